@@ -1,0 +1,61 @@
+"""Settings for train.py, generate.py and evaluate.py.
+
+Edit the values here, or override any of them for one run with a flag
+(`python train.py --help` lists the flags, each naming the setting it overrides)
+or with `--set NAME=VALUE`. A value of None means "take it from the preset":
+presets (models/presets.py) size the model and the transform for the hardware.
+"""
+
+# ---------------------------------------------------------------- data
+CSV_PATH = "data/eurusd.csv"  # price file (CSV, Parquet, HistData) or a built-in name (sp500, nasdaq, ...); when the file is missing the built-in S&P 500 is used
+COLUMN = "Close"  # price column, matched case-insensitively; not needed for one-column files; HistData: close (M1) / mid (ticks) by default
+WINDOW_SIZE = 256  # returns per training window = length of generated paths
+STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
+TRAIN_FRAC = 0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
+MAX_MISSING_FRAC = 0.01  # missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
+RETURN_POWER = 1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
+RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
+
+# ---------------------------------------------------------------- scalogram
+TRANSFORM_MODE = None  # "signed" (real Morlet), "complex" (complex Morlet, 2 channels) or "magnitude" (|W|, approximate inverse)
+WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.0" for complex
+SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
+SCALE_MIN = 1.0  # smallest wavelet scale, in samples
+SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
+IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse
+
+# ---------------------------------------------------------------- model
+PRESET = "auto"  # "cpu", "gpu", "seed" (the reference configuration) or "auto" (gpu when there is one, else cpu)
+BLOCK_OUT_CHANNELS = None  # UNet2DModel channels per level, e.g. (32, 64, 128)
+LAYERS_PER_BLOCK = None  # ResNet layers per UNet level
+ATTENTION_LEVELS = None  # how many of the lowest levels use self-attention (0: none)
+PREDICTION_TYPE = None  # "v_prediction" or "epsilon"
+NUM_TIMESTEPS = None  # diffusion steps of the training noise schedule
+BETA_SCHEDULE = None  # "squaredcos_cap_v2" (cosine) or "linear"
+
+# ---------------------------------------------------------------- training
+BATCH_SIZE = None  # windows per optimizer step and device
+GRAD_ACCUM = 1  # accumulate gradients over this many batches per optimizer step
+EPOCHS = None  # passes over the training windows; training stops at the first of EPOCHS, MAX_STEPS, MAX_MINUTES
+MAX_STEPS = None  # optimizer steps; None: no limit
+MAX_MINUTES = None  # wall-clock budget in minutes; None: no limit
+LR = None  # peak AdamW learning rate
+WARMUP_STEPS = 200  # linear learning-rate warmup, then cosine decay to 10% of LR
+WEIGHT_DECAY = 0.01  # AdamW weight decay
+GRAD_CLIP = 1.0  # clip the gradient norm at this value
+EMA_DECAY = 0.999  # EMA of the weights used for sampling (warmed up: early steps average less)
+CHECKPOINT_EVERY = 500  # save a checkpoint every N optimizer steps (and always at the end)
+KEEP_CHECKPOINTS = 2  # keep the newest N checkpoints of a run
+SAVE_DIR = "checkpoints"  # runs are written to SAVE_DIR/<run name>/step-NNNNNN
+DEVICE = "auto"  # "auto", "cpu" or "cuda"
+MIXED_PRECISION = "auto"  # "no", "bf16" or "auto" (bf16 on a GPU that supports it)
+COMPILE = False  # torch.compile the UNet (GPU; slow first steps)
+SEED = 0  # seeds data order, initial weights and noise
+
+# ---------------------------------------------------------------- generation
+N_SAMPLES = 256  # paths generate.py writes
+SAMPLER = None  # "dpm" (DPM-Solver++), "unipc", "ddim" or "ddpm"
+SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 25, unipc 20, ddim 50, ddpm = NUM_TIMESTEPS)
+SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
+START_PRICE = None  # first price of generated paths; None: the last training price
+OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given

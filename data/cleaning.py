@@ -1,0 +1,420 @@
+"""Price series container and the checks every reader shares.
+
+Readers (CSV, Parquet, HistData, built-in) only turn a file into raw cells: the
+price column as text or numbers, and an optional time column. Everything a user
+can get wrong in the *content* is decided here, once, so that every format gives
+the same messages:
+
+- non-numeric cells -> error naming the line/row and the value;
+- NaN or Inf -> error (a computed value gone wrong, not a missing one);
+- missing cells ('', '.', 'NA', ...) -> dropped with a warning, or an error when
+  more than ``max_missing_frac`` of the rows are missing;
+- unparseable times -> error; unsorted times -> sorted with a warning;
+  duplicate times -> the last row of each kept, with a warning;
+- non-positive prices -> error (log returns are impossible);
+- fewer than two prices or a constant series -> error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from utils.errors import ScalodiffError
+
+# The price column asked for by default. A file without it but with exactly one
+# numeric column uses that column, so simple files need no setting.
+DEFAULT_COLUMN = "Close"
+
+# Cells that mean "no value here" (compared after stripping, case-insensitively).
+# '.' is how FRED marks holidays. Literal 'nan'/'inf' are deliberately NOT here:
+# they usually come from a computation that went wrong, so they are an error.
+MISSING_MARKERS = frozenset({"", ".", "na", "n/a", "#n/a", "null", "none", "-"})
+
+# Column names taken as the time column, in preference to any other column.
+TIME_COLUMN_NAMES = ("date", "datetime", "time", "timestamp")
+
+# Rows looked at when guessing which columns hold numbers or dates.
+SAMPLE_ROWS = 200
+
+
+@dataclass
+class PriceSeries:
+    """A cleaned, checked price series.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Prices, float64, 1-D, finite and strictly positive, in time order.
+    timestamps : pandas.DatetimeIndex or None
+        One timestamp per price (sorted, unique), or None when the source has
+        no time column.
+    name : str
+        Short label: the file stem or the built-in dataset name.
+    source : str
+        Where it came from: the absolute file path or the built-in name; passing
+        it to :func:`data.readers.load_prices` loads the same series again.
+    column : str
+        The column the prices were taken from.
+    file_format : str
+        ``"csv"``, ``"parquet"``, ``"histdata-m1"``, ``"histdata-tick"`` or
+        ``"builtin"``.
+    """
+
+    values: np.ndarray
+    timestamps: pd.DatetimeIndex | None
+    name: str
+    source: str
+    column: str = ""
+    file_format: str = ""
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        if self.values.ndim != 1:
+            raise ValueError(f"PriceSeries.values must be 1-D, got shape {self.values.shape}")
+        if self.timestamps is not None and len(self.timestamps) != len(self.values):
+            raise ValueError(
+                f"PriceSeries has {len(self.values)} values but {len(self.timestamps)} timestamps"
+            )
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _is_number_dtype(cells: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells)
+
+
+def _tokens(cells: pd.Series) -> pd.Series:
+    """Cells as stripped strings (for text columns)."""
+    return cells.astype(str).str.strip()
+
+
+def looks_numeric(cells: pd.Series) -> bool:
+    """True if the non-missing cells are all numbers and there is at least one.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        A sample of one column, text or numbers.
+
+    Returns
+    -------
+    bool
+    """
+    if _is_number_dtype(cells):
+        return bool(cells.notna().any())
+    if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
+        return False
+    tokens = _tokens(cells)
+    tokens = tokens[~tokens.str.lower().isin(MISSING_MARKERS)]
+    if tokens.empty:
+        return False
+    return bool(pd.to_numeric(tokens, errors="coerce").notna().all())
+
+
+def _parse_times(cells: pd.Series) -> pd.Series:
+    """Parse text into timestamps; unparseable cells become NaT.
+
+    Tries one inferred format first (fast, and consistent across rows), then
+    per-element parsing, then UTC for mixed time-zone offsets.
+    """
+    if pd.api.types.is_datetime64_any_dtype(cells):
+        return pd.Series(cells).reset_index(drop=True)
+    tokens = _tokens(cells).reset_index(drop=True)
+    with warnings.catch_warnings():
+        # pandas warns when it falls back to per-element parsing; we handle it.
+        warnings.simplefilter("ignore")
+        for options in ({}, {"format": "mixed"}, {"format": "mixed", "utc": True}):
+            try:
+                parsed = pd.to_datetime(tokens, **options)
+            except (ValueError, TypeError, OverflowError):
+                continue
+            if pd.api.types.is_datetime64_any_dtype(parsed):
+                return parsed
+        return pd.to_datetime(tokens, errors="coerce", format="mixed", utc=True)
+
+
+def looks_like_times(cells: pd.Series) -> bool:
+    """True if a sample column holds dates/times and not plain numbers.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        A sample of one column.
+
+    Returns
+    -------
+    bool
+    """
+    if pd.api.types.is_datetime64_any_dtype(cells):
+        return True
+    if _is_number_dtype(cells) or looks_numeric(cells):
+        # Numbers such as 20240131 or 1.5e9 are ambiguous; never guess them as times.
+        return False
+    tokens = _tokens(cells)
+    tokens = tokens[tokens != ""]
+    # Every date has a digit; this keeps words such as "now" or "May" from counting.
+    if tokens.empty or not tokens.str.contains(r"\d").all():
+        return False
+    return bool(_parse_times(tokens).notna().all())
+
+
+def find_time_column(sample: pd.DataFrame, exclude: str | None = None) -> str | None:
+    """Pick the time column of a table, or None.
+
+    A column named Date/Datetime/Time/Timestamp (case-insensitively) wins;
+    otherwise the first column whose sample parses as dates.
+
+    Parameters
+    ----------
+    sample : pandas.DataFrame
+        The first rows of the table, columns named.
+    exclude : str, optional
+        The price column, never taken as time.
+
+    Returns
+    -------
+    str or None
+    """
+    candidates = [c for c in sample.columns if c != exclude]
+    for wanted in TIME_COLUMN_NAMES:
+        for name in candidates:
+            if str(name).strip().lower() == wanted:
+                return name
+    for name in candidates:
+        if looks_like_times(sample[name]):
+            return name
+    return None
+
+
+def resolve_column(
+    requested: str | None,
+    columns: Sequence[str],
+    numeric: Sequence[str],
+    *,
+    where: str,
+    setting: str = "COLUMN",
+) -> str:
+    """Choose the price column: by name (case-insensitively) or the only numeric one.
+
+    Parameters
+    ----------
+    requested : str or None
+        The column asked for; None means "the only numeric column".
+    columns : sequence of str
+        All columns of the source.
+    numeric : sequence of str
+        The columns that hold numbers.
+    where : str
+        The file or dataset, for messages.
+    setting : str
+        The setting the user changes to pick another column, for messages.
+
+    Returns
+    -------
+    str
+        The column name as spelled in the source.
+
+    Raises
+    ------
+    ScalodiffError
+        When no column (or more than one) fits.
+    """
+    listing = ", ".join(repr(c) for c in columns)
+    if requested is not None:
+        wanted = requested.strip()
+        exact = [c for c in columns if c == wanted]
+        if len(exact) == 1:
+            return exact[0]
+        folded = [c for c in columns if c.strip().lower() == wanted.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        if len(folded) > 1:
+            raise ScalodiffError(
+                f"{where}: several columns match {requested!r} when case is ignored "
+                f"({', '.join(map(repr, folded))}); set {setting} to one of them exactly."
+            )
+    # A file with one numeric column needs no setting, whatever the default asks for.
+    if (requested is None or requested.strip().lower() == DEFAULT_COLUMN.lower()) and len(
+        numeric
+    ) == 1:
+        return numeric[0]
+    if requested is None:
+        raise ScalodiffError(
+            f"{where}: cannot tell which column holds the prices ({len(numeric)} numeric "
+            f"columns among {listing}); set {setting} to one of them."
+        )
+    raise ScalodiffError(
+        f"{where}: no column {requested!r}; the columns are {listing}. "
+        f"Set {setting} to the column that holds the prices."
+    )
+
+
+def clean_prices(
+    cells: pd.Series,
+    times: pd.Series | None,
+    *,
+    where: str,
+    column: str,
+    locate: Callable[[int], str],
+    max_missing_frac: float,
+    missing: np.ndarray | None = None,
+) -> tuple[np.ndarray, pd.DatetimeIndex | None]:
+    """Turn raw price (and time) cells into checked values and timestamps.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        The price column, text or numbers, in file order.
+    times : pandas.Series or None
+        The time column (text or datetimes), same length, or None.
+    where : str
+        The file or dataset, for messages.
+    column : str
+        The price column's name, for messages.
+    locate : callable
+        Maps a 0-based row position to a phrase such as ``"line 7"``.
+    max_missing_frac : float
+        The largest fraction of missing cells that is dropped rather than refused.
+    missing : numpy.ndarray of bool, optional
+        Cells known to be missing beyond the text markers (e.g. Parquet nulls).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        float64 prices, positive, in time order.
+    timestamps : pandas.DatetimeIndex or None
+
+    Raises
+    ------
+    ScalodiffError
+        On any of the problems listed in this module's docstring.
+    """
+    cells = cells.reset_index(drop=True)
+    n_rows = len(cells)
+    if n_rows == 0:
+        raise ScalodiffError(f"{where} has no data rows; point to a file with prices in it.")
+    what = f"{where}, column {column!r}"
+
+    def at(pos: int) -> str:
+        place = locate(pos)
+        if times is not None:
+            place += f" (time {str(times.iloc[pos]).strip()!r})"
+        return place
+
+    # --- numbers, missing markers, non-numeric cells, NaN/Inf ---
+    is_missing = np.zeros(n_rows, dtype=bool) if missing is None else np.asarray(missing, bool)
+    if _is_number_dtype(cells):
+        values = cells.to_numpy(dtype=np.float64, na_value=np.nan)
+
+        def shown(i: int) -> str:
+            return "" if is_missing[i] else str(values[i])
+
+    else:
+        tokens = _tokens(cells)
+        # Text nulls (e.g. a Parquet string column) are missing like empty cells.
+        is_missing = (
+            is_missing
+            | cells.isna().to_numpy()
+            | tokens.str.lower().isin(MISSING_MARKERS).to_numpy(dtype=bool, na_value=True)
+        )
+        tokens = tokens.fillna("")
+
+        def shown(i: int) -> str:
+            return str(tokens.iloc[i])
+
+        numbers = pd.to_numeric(tokens.mask(is_missing), errors="coerce")
+        values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        nan_text = tokens.str.lower().str.lstrip("+-").isin({"nan"}).to_numpy()
+        bad = np.flatnonzero(np.isnan(values) & ~is_missing & ~nan_text)
+        if bad.size:
+            first = int(bad[0])
+            raise ScalodiffError(
+                f"{what}: non-numeric value {shown(first)!r} at {at(first)}"
+                f"{f' and {bad.size - 1} more rows' if bad.size > 1 else ''}. Prices must be "
+                "plain numbers (no currency signs or thousands separators); fix those cells "
+                "or set COLUMN to the price column."
+            )
+    bad = np.flatnonzero(~np.isfinite(values) & ~is_missing)
+    if bad.size:
+        first = int(bad[0])
+        raise ScalodiffError(
+            f"{what}: value {shown(first)!r} at {at(first)} is not a finite number "
+            f"({bad.size} NaN/Inf cells in all). Replace them; leave a cell empty to mark "
+            "a missing price, which is dropped."
+        )
+
+    # --- missing cells: drop a few, refuse many ---
+    n_missing = int(is_missing.sum())
+    if n_missing:
+        first = int(np.flatnonzero(is_missing)[0])
+        frac = n_missing / n_rows
+        if frac > max_missing_frac:
+            raise ScalodiffError(
+                f"{what}: {n_missing} of {n_rows} rows ({frac:.1%}) have no price "
+                f"(first at {at(first)}: {shown(first)!r}), more than "
+                f"max_missing_frac={max_missing_frac} allows. Fill or remove them, or "
+                "raise max_missing_frac."
+            )
+        _warn(
+            f"{what}: dropped {n_missing} of {n_rows} rows with a missing price "
+            f"(first at {at(first)}); returns across those gaps span more than one step."
+        )
+    keep = np.flatnonzero(~is_missing)
+    values = values[keep]
+
+    # --- timestamps: parse, sort, deduplicate ---
+    stamps: pd.DatetimeIndex | None = None
+    if times is not None:
+        times = times.reset_index(drop=True)
+        parsed = _parse_times(times.iloc[keep])
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if bad.size:
+            first = int(keep[bad[0]])
+            raise ScalodiffError(
+                f"{where}: cannot read {str(times.iloc[first]).strip()!r} at {locate(first)} "
+                f"as a date/time ({bad.size} such rows). Fix those cells, or remove the "
+                "time column if the file has none."
+            )
+        stamps = pd.DatetimeIndex(parsed).rename(None)
+        if not stamps.is_monotonic_increasing:
+            order = np.argsort(stamps.asi8, kind="stable")
+            _warn(f"{where}: rows are not in time order; sorted them by time.")
+            stamps, values, keep = stamps[order], values[order], keep[order]
+        dup = stamps.duplicated(keep="last")
+        if dup.any():
+            first = int(np.flatnonzero(dup)[0])
+            _warn(
+                f"{where}: {int(dup.sum())} rows share their time with a later row (first "
+                f"{stamps[first]} at {locate(int(keep[first]))}); kept the last row for each time."
+            )
+            stamps, values, keep = stamps[~dup], values[~dup], keep[~dup]
+
+    # --- positivity and enough variation for returns ---
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        first = int(bad[np.argmin(keep[bad])])
+        raise ScalodiffError(
+            f"{what}: non-positive price {float(values[first])!r} at {at(int(keep[first]))}"
+            f"{f' and {bad.size - 1} more' if bad.size > 1 else ''}; log returns need "
+            "prices above zero. Remove those rows or pick a price column (COLUMN)."
+        )
+    if len(values) < 2:
+        raise ScalodiffError(
+            f"{what}: only {len(values)} usable price(s); at least 2 are needed for one return."
+        )
+    if np.all(values == values[0]):
+        raise ScalodiffError(
+            f"{what}: all {len(values)} prices equal {float(values[0])!r}, so every return is zero. "
+            "Pick a column whose prices change."
+        )
+    return values, stamps

@@ -1,0 +1,327 @@
+"""Read a price series from a file or a built-in dataset.
+
+One entry point, :func:`load_prices`, detects the format itself:
+
+========================  ====================================================
+format                    detected by
+========================  ====================================================
+Parquet                   the ``PAR1`` magic bytes (any file name)
+HistData.com M1 bars      first line ``YYYYMMDD HHMMSS;open;high;low;close;vol``
+HistData.com ticks        first line ``YYYYMMDD HHMMSSmmm,bid,ask,vol``
+CSV (``,`` ``;`` tab |)   anything else that is text; ``.gz`` is read as well
+built-in dataset          a name from :func:`data.builtin.list_datasets` that
+                          is not an existing path
+========================  ====================================================
+
+The price column is chosen by name, case-insensitively (default ``Close``); a
+file with a single numeric column needs no setting. A time column, if present,
+is a column named Date/Datetime/Time/Timestamp or else the first column that
+parses as dates. All content checks live in :mod:`data.cleaning`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data import builtin, histdata
+from data.cleaning import (
+    DEFAULT_COLUMN,
+    SAMPLE_ROWS,
+    PriceSeries,
+    clean_prices,
+    find_time_column,
+    looks_like_times,
+    looks_numeric,
+    resolve_column,
+)
+from utils.errors import ScalodiffError
+
+__all__ = ["PriceSeries", "detect_format", "load_prices"]
+
+_DELIMITERS = (",", ";", "\t", "|")
+_HEAD_BYTES = 64 * 1024
+
+
+def load_prices(
+    source: str | os.PathLike,
+    column: str | None = DEFAULT_COLUMN,
+    *,
+    max_missing_frac: float = 0.01,
+) -> PriceSeries:
+    """Load, clean and check a price series.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A CSV, Parquet or HistData.com file, or the name of a built-in dataset
+        (see :func:`data.builtin.list_datasets`). An existing path wins over a
+        built-in name.
+    column : str or None, default "Close"
+        The price column, matched case-insensitively. When the file has no
+        such column but exactly one numeric column, that column is used; None
+        asks for exactly that. HistData M1 files accept open/high/low/close
+        (default close); tick files bid/ask/mid (default mid). For a built-in
+        dataset the default picks its documented price column.
+    max_missing_frac : float, default 0.01
+        Missing price cells (empty, '.', 'NA', ...) up to this fraction of the
+        rows are dropped with a warning; more is an error.
+
+    Returns
+    -------
+    PriceSeries
+        Positive float64 prices in time order, with timestamps when the source
+        has them.
+
+    Raises
+    ------
+    ScalodiffError
+        For a missing or unreadable file, a missing column, or bad content;
+        the message names the file, the column or row, the value, and the fix.
+
+    Examples
+    --------
+    >>> from data.readers import load_prices
+    >>> series = load_prices("sp500")
+    >>> series.column, len(series) > 5000
+    ('Adj Close', True)
+    """
+    if not 0.0 <= max_missing_frac <= 1.0:
+        raise ScalodiffError(
+            f"max_missing_frac={max_missing_frac!r} must lie between 0 and 1 "
+            "(a fraction of the rows, e.g. 0.01 for 1%)."
+        )
+    path = Path(os.fspath(source)).expanduser()
+    if not path.exists():
+        if isinstance(source, str) and builtin.is_builtin(source):
+            return builtin.load_builtin(source, column, max_missing_frac=max_missing_frac)
+        raise _not_found(source, path)
+    if path.is_dir():
+        raise ScalodiffError(
+            f"{path} is a folder; point CSV_PATH to a price file inside it or a built-in name."
+        )
+    file_format = detect_format(path)
+    if file_format == "parquet":
+        return _read_parquet(path, column, max_missing_frac)
+    if file_format.startswith("histdata"):
+        return histdata.read_histdata(path, file_format, column)
+    return _read_csv(path, column, max_missing_frac)
+
+
+def _not_found(source: str | os.PathLike, path: Path) -> ScalodiffError:
+    text = os.fspath(source)
+    looks_like_name = isinstance(text, str) and not path.suffix and os.sep not in text
+    if looks_like_name:
+        hint = builtin.suggest(text)
+        return ScalodiffError(
+            f"{text!r} is neither an existing file nor a built-in dataset{hint}. Built-in "
+            f"datasets: {', '.join(builtin.names())} (python train.py --list-datasets)."
+        )
+    return ScalodiffError(
+        f"price file not found: {text!r} (looked for {path.resolve()}). Check the path "
+        f"(CSV_PATH) or use a built-in dataset: {', '.join(builtin.names())}."
+    )
+
+
+def _open_text(path: Path):
+    """Open a possibly gzipped text file for sniffing."""
+    if _is_gzip(path):
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _head_lines(path: Path, n: int = 20) -> list[str]:
+    """The first non-blank lines of a text file (at most ``n``)."""
+    with _open_text(path) as handle:
+        text = handle.read(_HEAD_BYTES)
+    return [line for line in text.splitlines() if line.strip()][:n]
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Tell the format of a price file from its content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing file.
+
+    Returns
+    -------
+    str
+        ``"parquet"``, ``"histdata-m1"``, ``"histdata-tick"`` or ``"csv"``.
+
+    Raises
+    ------
+    ScalodiffError
+        For an empty file or a ZIP archive (unpack it first).
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == b"PAR1":
+        return "parquet"
+    if magic.startswith(b"PK"):
+        # HistData.com downloads come zipped together with a status .txt file.
+        raise ScalodiffError(
+            f"{path} is a ZIP archive; unpack it and point CSV_PATH to the .csv inside."
+        )
+    lines = _head_lines(path, 1)
+    if not lines:
+        raise ScalodiffError(f"{path} is empty; point CSV_PATH to a file with prices in it.")
+    return histdata.sniff(lines[0]) or "csv"
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits the first lines into the same, largest number of fields."""
+    best, best_count = ",", 0
+    for delimiter in _DELIMITERS:
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and (count := counts.pop()) > best_count:
+            best, best_count = delimiter, count
+    return best
+
+
+def _csv_options(path: Path) -> dict:
+    return {
+        "sep": _sniff_delimiter(_head_lines(path)),
+        "header": None,
+        "dtype": str,
+        # Keep every cell as text: data.cleaning tells missing markers from bad values.
+        "na_filter": False,
+        # Blank lines stay as rows so that row i is always line i + 1 (+ header).
+        "skip_blank_lines": False,
+        "compression": "gzip" if _is_gzip(path) else None,
+        "encoding": "utf-8-sig",
+        "encoding_errors": "replace",
+    }
+
+
+def _csv_call(path: Path, **options) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError as error:
+        raise ScalodiffError(f"{path} is empty; point CSV_PATH to a file with prices.") from error
+    except pd.errors.ParserError as error:
+        raise ScalodiffError(
+            f"{path} is not a readable CSV file ({str(error).strip()}); check its "
+            "delimiter and quoting."
+        ) from error
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first line made only of numbers and dates is data, not a header."""
+    row = pd.Series(cells, dtype=str)
+    return not all(
+        looks_numeric(row.iloc[[i]]) or looks_like_times(row.iloc[[i]]) for i in range(len(row))
+    )
+
+
+def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceSeries:
+    options = _csv_options(path)
+    sample = _csv_call(path, nrows=SAMPLE_ROWS + 1, **options)
+    blank = (sample == "").all(axis=1).to_numpy()
+    if blank.all():
+        raise ScalodiffError(f"{path} is empty; point CSV_PATH to a file with prices in it.")
+    # Leading blank lines are skipped, but counted so that line numbers stay true.
+    lead = int(np.argmin(blank))
+    sample = sample.iloc[lead:]
+    first = [str(cell).strip() for cell in sample.iloc[0]]
+    has_header = _is_header(first)
+    if has_header:
+        names = first
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ScalodiffError(
+                f"{path}: the header repeats column name(s) {', '.join(map(repr, duplicated))}; "
+                "give every column its own name."
+            )
+        sample = sample.iloc[1:]
+    else:
+        names = [f"column{i + 1}" for i in range(sample.shape[1])]
+    sample = sample.set_axis(names, axis=1)
+    if sample.empty:
+        raise ScalodiffError(f"{path} has a header but no data rows; add prices below it.")
+
+    numeric = [name for name in names if looks_numeric(sample[name])]
+    price = resolve_column(column, names, numeric, where=str(path))
+    time = find_time_column(sample, exclude=price)
+
+    wanted = [names.index(price)] + ([names.index(time)] if time is not None else [])
+    frame = _csv_call(path, skiprows=lead + int(has_header), usecols=wanted, **options)
+    frame = frame[sorted(wanted)].set_axis([names[i] for i in sorted(wanted)], axis=1)
+    # A file's closing blank lines are layout, not missing prices.
+    filled = np.flatnonzero(~(frame == "").all(axis=1).to_numpy())
+    frame = frame.iloc[: filled[-1] + 1 if filled.size else 0]
+
+    offset = 1 + lead + int(has_header)
+    values, stamps = clean_prices(
+        frame[price],
+        frame[time] if time is not None else None,
+        where=str(path),
+        column=price,
+        locate=lambda i: f"line {i + offset}",
+        max_missing_frac=max_missing_frac,
+    )
+    return PriceSeries(
+        values=values,
+        timestamps=stamps,
+        name=path.name.split(".")[0],
+        source=str(path.resolve()),
+        column=price,
+        file_format="csv",
+    )
+
+
+def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> PriceSeries:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise ScalodiffError(
+            f"{path} looks like Parquet but cannot be read ({error}); re-export it."
+        ) from error
+    frame = table.to_pandas()
+    if isinstance(frame.index, pd.DatetimeIndex):
+        # pandas stores a DatetimeIndex as the index: make it an ordinary column.
+        frame = frame.reset_index(names=frame.index.name or "timestamp")
+    frame.columns = [str(name) for name in frame.columns]
+    if frame.empty:
+        raise ScalodiffError(f"{path} has no data rows; point CSV_PATH to a file with prices.")
+
+    names = list(frame.columns)
+    sample = frame.head(SAMPLE_ROWS)
+    numeric = [name for name in names if looks_numeric(sample[name])]
+    price = resolve_column(column, names, numeric, where=str(path))
+    time = find_time_column(sample, exclude=price)
+
+    # Parquet tells nulls (missing) from NaN (a bad value); pandas would merge them.
+    missing = None
+    if price in table.column_names:
+        missing = np.asarray(table.column(price).is_null().to_numpy(zero_copy_only=False))
+    values, stamps = clean_prices(
+        frame[price],
+        frame[time] if time is not None else None,
+        where=str(path),
+        column=price,
+        locate=lambda i: f"row {i + 1}",
+        max_missing_frac=max_missing_frac,
+        missing=missing,
+    )
+    return PriceSeries(
+        values=values,
+        timestamps=stamps,
+        name=path.name.split(".")[0],
+        source=str(path.resolve()),
+        column=price,
+        file_format="parquet",
+    )

@@ -1,0 +1,167 @@
+"""Fixed-length windows over one series, without copying it.
+
+Windows overlap heavily (stride 1 on 10 million returns with a 256-step window
+would be 10 GB if materialized). Everything here is a view over the single
+1-D array: memory grows with the series length, never with
+``windows x window_size``. A window is copied only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from torch.utils.data import Dataset
+
+from utils.errors import ScalodiffError
+
+
+def _check_sizes(window_size: int, stride: int) -> None:
+    for setting, value in (("WINDOW_SIZE", window_size), ("STRIDE", stride)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ScalodiffError(f"{setting}={value!r} must be a whole number of at least 1.")
+
+
+def n_windows(n: int, window_size: int, stride: int = 1) -> int:
+    """How many windows of ``window_size`` fit in ``n`` elements at ``stride``.
+
+    Parameters
+    ----------
+    n : int
+        Series length.
+    window_size : int
+    stride : int, default 1
+
+    Returns
+    -------
+    int
+        ``(n - window_size) // stride + 1``, or 0 when the series is too short.
+        Elements after the last full window are not used.
+
+    Examples
+    --------
+    >>> n_windows(10, 4, 3)
+    3
+    """
+    _check_sizes(window_size, stride)
+    return 0 if n < window_size else (n - window_size) // stride + 1
+
+
+def check_length(n_returns: int, window_size: int, source: str) -> None:
+    """Refuse a series with fewer returns than one window.
+
+    Parameters
+    ----------
+    n_returns : int
+        Returns available (for training, if checking the training part).
+    window_size : int
+        The WINDOW_SIZE setting.
+    source : str
+        The file or dataset, for the message.
+
+    Raises
+    ------
+    ScalodiffError
+        Naming the source, the number of rows it has and how many are needed.
+    """
+    _check_sizes(window_size, 1)
+    if n_returns < window_size:
+        raise ScalodiffError(
+            f"{source}: {n_returns} returns (from {n_returns + 1} prices) are fewer than "
+            f"WINDOW_SIZE={window_size}; at least {window_size + 1} prices are needed for one "
+            "window (more for a test split). Use a longer series or a smaller WINDOW_SIZE."
+        )
+
+
+def windows_view(series: np.ndarray, window_size: int, stride: int = 1) -> np.ndarray:
+    """All windows of a 1-D series as a read-only view (no copy).
+
+    Parameters
+    ----------
+    series : numpy.ndarray
+        1-D array.
+    window_size : int
+    stride : int, default 1
+        Step between window starts.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_windows, window_size)``; row ``i`` is
+        ``series[i * stride : i * stride + window_size]``. It shares memory
+        with ``series`` and cannot be written to.
+
+    Raises
+    ------
+    ScalodiffError
+        For a series that is not 1-D or is shorter than one window.
+
+    Examples
+    --------
+    >>> windows_view(np.arange(6), 3, 2)
+    array([[0, 1, 2],
+           [2, 3, 4]])
+    """
+    _check_sizes(window_size, stride)
+    series = np.asarray(series)
+    if series.ndim != 1:
+        raise ScalodiffError(f"windows need one 1-D series, got shape {series.shape}.")
+    if len(series) < window_size:
+        raise ScalodiffError(
+            f"a series of {len(series)} values is shorter than WINDOW_SIZE={window_size}; "
+            "use a longer series or a smaller WINDOW_SIZE."
+        )
+    return sliding_window_view(series, window_size)[::stride]
+
+
+class WindowDataset(Dataset):
+    """Windows of normalized returns for a DataLoader.
+
+    Parameters
+    ----------
+    series : numpy.ndarray
+        One 1-D series of normalized returns. Used as is (no copy) when it is
+        contiguous float32; otherwise converted once.
+    window_size : int
+        Length of each window (WINDOW_SIZE).
+    stride : int, default 1
+        Step between window starts (STRIDE).
+
+    Notes
+    -----
+    ``dataset[i]`` is a fresh float32 tensor of ``window_size`` values: it
+    owns only its slice, so pickling it (DataLoader workers) or writing to it
+    never touches the series.
+
+    Examples
+    --------
+    >>> ds = WindowDataset(np.arange(10, dtype=np.float32), window_size=4, stride=3)
+    >>> len(ds), ds[1].tolist()
+    (3, [3.0, 4.0, 5.0, 6.0])
+    """
+
+    def __init__(self, series: np.ndarray, window_size: int, stride: int = 1) -> None:
+        self.series = np.ascontiguousarray(series, dtype=np.float32)
+        self.window_size = int(window_size)
+        self.stride = int(stride)
+        self.windows = windows_view(self.series, window_size, stride)
+        # Summing is a cheap test for NaN/Inf that allocates no mask of the series.
+        if not np.isfinite(self.series.sum(dtype=np.float64)):
+            bad = np.flatnonzero(~np.isfinite(self.series))
+            if bad.size:
+                raise ScalodiffError(
+                    f"normalized returns contain {float(self.series[bad[0]])!r} at index {int(bad[0])}; "
+                    "windows must be finite (check the price data and the normalizer)."
+                )
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        count = len(self.windows)
+        i = int(index)
+        if i < 0:
+            i += count
+        if not 0 <= i < count:
+            raise IndexError(f"window {index} out of range for {count} windows")
+        return torch.from_numpy(self.windows[i].copy())

@@ -1,0 +1,350 @@
+"""How realistic are generated paths? Stylized facts, GRU scores, memorization, report.
+
+    python evaluate.py --real sp500 --synthetic outputs/paths.npy gaussian.npy garch.npy
+
+Each ``--synthetic`` file (``.npy``, ``.csv`` or ``.parquet`` as written by
+``generate.py`` or ``python -m evaluation.baselines``) is one generator; any
+generator plugs in by writing such a file. The real series is split by time
+as training does (``--train-frac``): every metric is reported in-sample
+(against the training windows) and out-of-sample (against the held-out
+windows). Writes ``metrics.json`` and a self-contained ``report.html`` to
+``--out`` and prints the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from utils.errors import EXIT_USER_ERROR, ScalodiffError
+
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+def build_parser():
+    """The command line; flags that override a config.py setting say which."""
+    from evaluation.scores import MAX_WINDOWS
+    from utils.settings import SettingsParser
+
+    p = SettingsParser(prog="python evaluate.py", description=__doc__)
+    p.add_setting(
+        "--real",
+        "CSV_PATH",
+        "real prices: a CSV/Parquet/HistData file or a built-in name (sp500, nasdaq, wti)",
+    )
+    p.add_setting("--column", "COLUMN", "price column of the real file")
+    p.add_setting(
+        "--window",
+        "WINDOW_SIZE",
+        "returns per window; must equal the generated paths' length",
+        type=int,
+    )
+    p.add_setting(
+        "--stride", "STRIDE", "step between real window starts (1 uses every window)", type=int
+    )
+    p.add_setting(
+        "--train-frac",
+        "TRAIN_FRAC",
+        "first fraction of the real series (by time) that is 'in-sample'; use training's value",
+        type=float,
+    )
+    p.add_argument(
+        "--synthetic",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="generated paths, one file per generator (.npy, .csv or .parquet)",
+    )
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        metavar="NAME",
+        help="names for the --synthetic files, in order (default: file names without suffix)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for metrics.json and report.html (default: OUTPUT_DIR/evaluation from config.py)",
+    )
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=list(DEFAULT_SEEDS),
+        metavar="S",
+        help="seeds of the GRU scores; each score is mean +- std over them (default: 0 1 2)",
+    )
+    p.add_argument(
+        "--max-windows",
+        type=int,
+        default=MAX_WINDOWS,
+        metavar="N",
+        help=f"at most N windows per side train the GRU scores (default: {MAX_WINDOWS})",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="skip the GRU scores (discriminative, predictive): seconds instead of minutes",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def load_real(source: str, column: str | None, train_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out log returns of a price source, split by time."""
+    from data.readers import load_prices
+    from data.returns import log_returns, split_by_time
+
+    prices = load_prices(source, column=column)
+    train, test = split_by_time(log_returns(prices.values), train_frac)
+    return np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
+
+
+def load_synthetic(
+    files: Sequence[str], labels: Sequence[str] | None, window: int
+) -> dict[str, np.ndarray]:
+    """Read each file as ``[N, window]`` log returns, keyed by a unique label."""
+    from utils.paths_io import read_paths
+
+    if labels is not None and len(labels) != len(files):
+        raise ScalodiffError(
+            f"--labels gives {len(labels)} names for {len(files)} --synthetic files; give one per file"
+        )
+    names = list(labels) if labels else [Path(f).stem for f in files]
+    if len(set(names)) != len(names):  # e.g. run1/paths.npy and run2/paths.npy
+        names = [f"{Path(f).parent.name}/{Path(f).stem}" for f in files] if not labels else names
+    if len(set(names)) != len(names):
+        raise ScalodiffError(f"generator names {names} repeat; give distinct --labels")
+    out = {}
+    for name, f in zip(names, files, strict=True):
+        x = read_paths(f)
+        if x.shape[1] != window:
+            raise ScalodiffError(
+                f"{f}: paths have {x.shape[1]} steps but --window is {window}; pass --window {x.shape[1]}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ScalodiffError(f"{f}: contains NaN or inf log returns; regenerate the file")
+        if len(x) < 5:
+            raise ScalodiffError(
+                f"{f}: only {len(x)} paths; need at least 5 to compare distributions"
+            )
+        out[name] = x
+    return out
+
+
+def _clean(obj):
+    """NaN and inf become null so metrics.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def evaluate(
+    train: np.ndarray,
+    test: np.ndarray,
+    synthetic: dict[str, np.ndarray],
+    window: int,
+    stride: int = 1,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    fast: bool = False,
+    max_windows: int = 1000,
+    progress: bool = True,
+) -> tuple[dict, dict]:
+    """Every metric of every generator against the real training and held-out windows.
+
+    Returns ``(results, context)``: ``results`` is what ``metrics.json`` holds;
+    ``context`` the arrays and fact sets the figures need.
+    """
+    from tqdm import tqdm
+
+    from data.windows import windows_view
+    from evaluation import scores
+    from evaluation.compare import compare_facts, curves, stylized_facts
+
+    train_w = windows_view(train, window, stride)
+    has_test = len(test) >= window
+    test_w = windows_view(test, window, stride) if has_test else None
+    scale = float(np.std(train))
+    facts_train = stylized_facts(train_w)
+    facts_test = stylized_facts(test_w) if has_test else None
+    gens: dict[str, dict] = {}
+    facts_synth = {}
+    for name, x in synthetic.items():
+        f = facts_synth[name] = stylized_facts(x)
+        gens[name] = {
+            "n_paths": int(len(x)),
+            "in_sample": compare_facts(facts_train, f),
+            "out_of_sample": compare_facts(facts_test, f) if has_test else None,
+            # Memorization needs every training window (stride 1), or a shifted copy is missed.
+            "memorization": scores.memorization(
+                x, windows_view(train, window, 1), windows_view(test, window, 1), max_windows
+            )
+            if has_test
+            else None,
+            "curves": curves(f),
+        }
+    reference: dict = {
+        "heldout_vs_train": compare_facts(facts_train, facts_test) if has_test else None
+    }
+    if not fast:
+        st = scores.TrainSettings(max_windows=max_windows)
+        tasks = [(n, s) for n in [*synthetic, "(real reference)"] for s in seeds]
+        disc: dict = {}
+        pred: dict = {}
+        for name, seed in tqdm(tasks, desc="GRU scores", disable=not progress, file=sys.stderr):
+            tests = {"in_sample": train_w, **({"out_of_sample": test_w} if has_test else {})}
+            if name in synthetic:
+                x = synthetic[name]
+                disc.setdefault((name, "in_sample"), []).append(
+                    scores.discriminative_score(train_w, x, seed, scale, st)
+                )
+                if has_test:
+                    disc.setdefault((name, "out_of_sample"), []).append(
+                        scores.discriminative_score(test_w, x, seed, scale, st)
+                    )
+                for split, v in scores.predictive_score(x, tests, seed, scale, st).items():
+                    pred.setdefault((name, split), []).append(v)
+            else:  # what real data scores: held-out vs training windows, and a GRU trained on real data
+                if has_test:
+                    disc.setdefault((name, "in_sample"), []).append(
+                        scores.discriminative_score(train_w, test_w, seed, scale, st)
+                    )
+                for split, v in scores.predictive_score(train_w, tests, seed, scale, st).items():
+                    pred.setdefault((name, split), []).append(v)
+        for (name, split), v in disc.items():
+            target = reference["heldout_vs_train"] if name not in synthetic else gens[name][split]
+            target["discriminative"] = scores.mean_std(v)
+        for (name, split), v in pred.items():
+            if name in synthetic:
+                gens[name][split]["predictive_mae"] = scores.mean_std(v)
+            else:
+                reference.setdefault("predictive_real_trained", {})[split] = scores.mean_std(v)
+    results = {
+        "real": {
+            "train": {
+                "n_returns": int(len(train)),
+                "n_windows": int(len(train_w)),
+                "curves": curves(facts_train),
+            },
+            "test": {
+                "n_returns": int(len(test)),
+                "n_windows": int(len(test_w)),
+                "curves": curves(facts_test),
+            }
+            if has_test
+            else None,
+        },
+        "generators": gens,
+        "reference": reference,
+    }
+    context = {
+        "train": train,
+        "train_w": train_w,
+        "scale": scale,
+        "synthetic": synthetic,
+        "facts_train": facts_train,
+        "facts_test": facts_test,
+        "facts_synth": facts_synth,
+    }
+    return results, context
+
+
+def figure_list(ctx: dict) -> list[tuple[str, object]]:
+    """Captions and drawing functions of the report's figures (drawn lazily by write_report)."""
+    from evaluation import figures as fg
+
+    real1 = ctx["train"][None, :]  # the series itself: overlapping windows would repeat values
+    syn, sc = ctx["synthetic"], ctx["scale"]
+    ft, fh, fs = ctx["facts_train"], ctx["facts_test"], ctx["facts_synth"]
+    return [
+        ("Return histograms", lambda: fg.histograms(real1, syn, sc)),
+        ("QQ plot", lambda: fg.qq_plot(real1, syn, sc)),
+        ("Autocorrelation of r and |r|", lambda: fg.acf_curves(ft, fh, fs)),
+        ("Leverage and aggregational Gaussianity", lambda: fg.leverage_and_kurtosis(ft, fh, fs)),
+        ("Example paths", lambda: fg.example_paths(ctx["train_w"], syn)),
+        ("Scalograms, real vs generated", lambda: fg.scalograms(ctx["train_w"], syn, sc)),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import torch
+
+    threads = torch.get_num_threads()
+    start = time.perf_counter()
+    try:
+        args, s = build_parser().parse(argv)
+        if not args.seeds:
+            raise ScalodiffError("--seeds needs at least one integer, e.g. --seeds 0 1 2")
+        if args.max_windows < 5:
+            raise ScalodiffError(f"--max-windows must be at least 5, got {args.max_windows}")
+        out = Path(args.out) if args.out else Path(s["OUTPUT_DIR"]) / "evaluation"
+        synthetic = load_synthetic(args.synthetic, args.labels, s["WINDOW_SIZE"])
+        train, test = load_real(s["CSV_PATH"], s["COLUMN"], s["TRAIN_FRAC"])
+        if len(train) < s["WINDOW_SIZE"]:
+            raise ScalodiffError(
+                f"{s['CSV_PATH']}: the training part has {len(train)} returns, fewer than --window {s['WINDOW_SIZE']}; use a longer series or a smaller --window"
+            )
+        if len(test) < s["WINDOW_SIZE"]:
+            print(
+                f"note: the held-out part has {len(test)} returns < --window; out-of-sample metrics and memorization are skipped",
+                file=sys.stderr,
+            )
+        # The GRUs are tiny and sequential: extra threads only add overhead on a shared machine.
+        torch.set_num_threads(1)
+        results, ctx = evaluate(
+            train,
+            test,
+            synthetic,
+            s["WINDOW_SIZE"],
+            s["STRIDE"],
+            args.seeds,
+            args.fast,
+            args.max_windows,
+            progress=not args.no_progress,
+        )
+    except ScalodiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    finally:
+        torch.set_num_threads(threads)
+    results = {
+        "settings": {
+            "real": s["CSV_PATH"],
+            "column": s["COLUMN"],
+            "window": s["WINDOW_SIZE"],
+            "stride": s["STRIDE"],
+            "train_frac": s["TRAIN_FRAC"],
+            "seeds": list(args.seeds),
+            "fast": args.fast,
+            "max_windows": args.max_windows,
+            "files": dict(zip(synthetic, args.synthetic, strict=True)),
+        },
+        **results,
+    }
+    from evaluation.report import format_table, write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    report, notes = write_report(out / "report.html", results, figure_list(ctx))
+    results["wall_time_s"] = round(time.perf_counter() - start, 1)
+    (out / "metrics.json").write_text(json.dumps(_clean(results), indent=1), encoding="utf-8")
+    for split in ("in_sample", "out_of_sample"):
+        if any(g.get(split) for g in results["generators"].values()):
+            print(format_table(results, split) + "\n")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {out / 'metrics.json'} and {report} in {results['wall_time_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

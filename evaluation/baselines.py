@@ -1,0 +1,274 @@
+"""Classical generators to compare ours against: iid Gaussian, block bootstrap, GARCH(1,1)-t.
+
+Each baseline is fitted on the training part of the real log returns and
+samples ``n`` independent paths of ``length`` returns. Path ``i`` depends only
+on ``(seed, i)``, so a bigger ``n`` only appends paths. Their files have the
+same format as ``generate.py``'s, so ``evaluate.py`` compares any generator
+that writes such a file; adding one here is a class with ``fit`` and
+``sample`` plus an entry in :data:`BASELINES`.
+
+Command line (fits on the first ``--train-frac`` of the series, as training does)::
+
+    python -m evaluation.baselines --data sp500 --name garch --n 256 --length 256 --out garch.npy
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from utils.errors import EXIT_USER_ERROR, ScalodiffError
+
+
+class Generator(Protocol):
+    """What every baseline offers."""
+
+    name: str
+
+    def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
+        """Return ``[n, length]`` log returns."""
+        ...
+
+
+def _check_train(train_returns: np.ndarray, min_len: int = 30) -> np.ndarray:
+    r = np.asarray(train_returns, dtype=np.float64).ravel()
+    if r.size < min_len:
+        raise ScalodiffError(
+            f"training returns: {r.size} values are too few to fit a baseline; need at least {min_len}"
+        )
+    if not np.all(np.isfinite(r)):
+        raise ScalodiffError("training returns contain NaN or inf; clean the price series first")
+    return r
+
+
+def _rngs(seed: int, n: int) -> list[np.random.Generator]:
+    # One stream per path (SeedSequence children), so path i is the same whatever n is.
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def _check_sample_args(n: int, length: int) -> None:
+    if n < 1 or length < 1:
+        raise ScalodiffError(f"need n >= 1 paths of length >= 1, got n={n}, length={length}")
+
+
+@dataclass
+class GaussianBaseline:
+    r"""iid Gaussian returns with the training mean and std: :math:`r_t \sim N(\hat\mu, \hat\sigma^2)`."""
+
+    mean: float
+    std: float
+    name: ClassVar[str] = "gaussian"
+
+    @classmethod
+    def fit(cls, train_returns: np.ndarray) -> GaussianBaseline:
+        r = _check_train(train_returns)
+        return cls(mean=float(r.mean()), std=float(r.std(ddof=1)))
+
+    def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
+        _check_sample_args(n, length)
+        return np.stack([self.mean + self.std * g.standard_normal(length) for g in _rngs(seed, n)])
+
+
+@dataclass
+class BootstrapBaseline:
+    r"""Stationary block bootstrap (Politis & Romano, 1994) of the training returns.
+
+    Each path starts at a uniform random index; at every later step it jumps to
+    a new uniform index with probability :math:`p = 1/b` and otherwise takes the
+    next return (wrapping around the end), so block lengths are geometric with
+    mean :math:`b`. Blocks keep volatility clustering up to about :math:`b` steps
+    and the marginal distribution exactly; they cannot create new values.
+    """
+
+    returns: np.ndarray
+    block: float
+    name: ClassVar[str] = "bootstrap"
+
+    @classmethod
+    def fit(cls, train_returns: np.ndarray, block: float | None = None) -> BootstrapBaseline:
+        """``block``: mean block length; ``None`` picks it from the data (see below).
+
+        The default is the Politis-White (2004) optimal stationary-bootstrap
+        block length of :math:`r^2` (``arch.bootstrap.optimal_block_length``):
+        squared returns carry the long dependence we want blocks to keep,
+        whereas the length for :math:`r` itself is ~1. It is clipped to [5, 100].
+        """
+        r = _check_train(train_returns)
+        if block is None:
+            from arch.bootstrap import optimal_block_length
+
+            b = float(optimal_block_length(r**2)["stationary"].iloc[0])
+            block = float(np.clip(b if np.isfinite(b) else 20.0, 5.0, 100.0))
+        if block < 1:
+            raise ScalodiffError(f"bootstrap block length must be >= 1, got {block}")
+        return cls(returns=r, block=float(block))
+
+    def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
+        _check_sample_args(n, length)
+        size = self.returns.size
+        out = np.empty((n, length))
+        for i, g in enumerate(_rngs(seed, n)):
+            jump = g.random(length) < 1.0 / self.block
+            jump[0] = True
+            starts = g.integers(0, size, length)
+            # Index = start of the current block + steps since that block began.
+            block_id = np.cumsum(jump) - 1
+            begin = np.flatnonzero(jump)
+            offset = np.arange(length) - begin[block_id]
+            out[i] = self.returns[(starts[begin][block_id] + offset) % size]
+        return out
+
+
+@dataclass
+class GarchBaseline:
+    r"""GARCH(1,1) with standardized Student-t innovations, fitted by ``arch``.
+
+    .. math:: r_t = \mu + \varepsilon_t,\quad \varepsilon_t = \sigma_t z_t,\quad
+              \sigma_t^2 = \omega + \alpha\,\varepsilon_{t-1}^2 + \beta\,\sigma_{t-1}^2,\quad
+              z_t \sim t_\nu \sqrt{(\nu-2)/\nu}
+
+    Parameters are stored in the units of the returns. Paths start after a
+    burn-in of ``burn`` steps from the unconditional variance, so they begin in
+    the stationary regime rather than at the last training volatility.
+    """
+
+    mu: float
+    omega: float
+    alpha: float
+    beta: float
+    nu: float
+    burn: int = 500
+    name: ClassVar[str] = "garch"
+
+    @classmethod
+    def fit(cls, train_returns: np.ndarray) -> GarchBaseline:
+        from arch import arch_model
+
+        r = _check_train(train_returns, min_len=100)
+        # arch's optimizer is happiest with returns of order 1, so fit on r / std and scale back.
+        scale = float(r.std())
+        if scale == 0:
+            raise ScalodiffError("training returns are constant; GARCH cannot be fitted")
+        model = arch_model(r / scale, mean="Constant", vol="GARCH", p=1, q=1, dist="t")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; the result is checked below
+            res = model.fit(disp="off", show_warning=False)
+        p = res.params
+        nu = float(p["nu"])
+        if not np.isfinite(nu) or nu <= 2:
+            raise ScalodiffError(
+                f"GARCH fit gave nu={nu} (<= 2, infinite variance); data unsuitable"
+            )
+        return cls(
+            mu=float(p["mu"]) * scale,
+            omega=float(p["omega"]) * scale**2,
+            alpha=float(p["alpha[1]"]),
+            beta=float(p["beta[1]"]),
+            nu=nu,
+        )
+
+    def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
+        _check_sample_args(n, length)
+        total = self.burn + length
+        persistence = self.alpha + self.beta
+        # Unconditional variance; an integrated fit (alpha + beta >= 1) has none, so start at omega-scale.
+        var0 = self.omega / (1 - persistence) if persistence < 1 else self.omega * 100
+        t_scale = np.sqrt((self.nu - 2) / self.nu)
+        z = np.stack([g.standard_t(self.nu, total) * t_scale for g in _rngs(seed, n)])
+        var = np.full(n, var0)
+        eps_prev = np.zeros(n)
+        out = np.empty((n, total))
+        for t in range(total):
+            if t > 0:
+                var = self.omega + self.alpha * eps_prev**2 + self.beta * var
+            eps_prev = np.sqrt(var) * z[:, t]
+            out[:, t] = eps_prev
+        return self.mu + out[:, self.burn :]
+
+
+BASELINES: dict[str, type] = {
+    "gaussian": GaussianBaseline,
+    "bootstrap": BootstrapBaseline,
+    "garch": GarchBaseline,
+}
+
+
+def fit_baseline(name: str, train_returns: np.ndarray) -> Generator:
+    """Fit baseline ``name`` (one of :data:`BASELINES`) on 1-D training log returns.
+
+    Examples
+    --------
+    >>> r = np.random.default_rng(0).standard_normal(1000) * 0.01
+    >>> fit_baseline("gaussian", r).sample(4, 16, seed=0).shape
+    (4, 16)
+    """
+    if name not in BASELINES:
+        raise ScalodiffError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
+    return BASELINES[name].fit(train_returns)
+
+
+# ------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m evaluation.baselines",
+        description="Fit a classical baseline on the training part of a price series and "
+        "write sampled paths in generate.py's format (.csv, .parquet or .npy).",
+    )
+    p.add_argument("--data", required=True, help="price file or built-in name (sp500, nasdaq, ...)")
+    p.add_argument("--column", default="Close", help="price column of the file (default: Close)")
+    p.add_argument("--name", required=True, choices=list(BASELINES), help="which baseline")
+    p.add_argument("--n", type=int, default=256, help="number of paths (default: 256)")
+    p.add_argument("--length", type=int, default=256, help="returns per path (default: 256)")
+    p.add_argument(
+        "--train-frac",
+        type=float,
+        default=0.8,
+        help="fit on the first fraction of the series by time, as training does (default: 0.8)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--start-price", type=float, default=100.0, help="first price (default: 100)")
+    p.add_argument("--out", required=True, help="output file: .csv, .parquet or .npy")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return p
+
+
+def train_returns_from_source(source: str, column: str, train_frac: float) -> np.ndarray:
+    """Log returns of the first ``train_frac`` of a price source (by time), via the data layer."""
+    from data.readers import load_prices
+    from data.returns import log_returns, split_by_time
+
+    if not 0 < train_frac <= 1:
+        raise ScalodiffError(f"--train-frac must be in (0, 1], got {train_frac}")
+    prices = load_prices(source, column=column)
+    train, _ = split_by_time(log_returns(prices.values), train_frac)
+    return np.asarray(train, dtype=np.float64)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        from utils.paths_io import write_paths
+
+        train = train_returns_from_source(args.data, args.column, args.train_frac)
+        gen = fit_baseline(args.name, train)
+        paths = gen.sample(args.n, args.length, seed=args.seed)
+        out = write_paths(args.out, paths, start_price=args.start_price, overwrite=args.overwrite)
+    except ScalodiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(
+        f"{args.name}: fitted on {train.size} returns, wrote {args.n} paths x {args.length} to {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""UNet and noise schedules from diffusers, an EMA of the weights, and the sampling loop.
+
+diffusers' ``UNet2DModel`` and schedulers are used as they are. Two defaults are
+wrong for signed scalograms and are switched off here: the schedulers'
+``clip_sample`` (clamps x0 to [-1, 1]) and ``DDPMPipeline`` (clamps to [0, 1]);
+the sampling loop below is ours and short instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    UNet2DModel,
+    UniPCMultistepScheduler,
+)
+
+from models.presets import DEFAULT_STEPS
+from utils.errors import ScalodiffError
+
+SAMPLERS = {
+    "ddpm": DDPMScheduler,
+    "ddim": DDIMScheduler,
+    "dpm": DPMSolverMultistepScheduler,
+    "unipc": UniPCMultistepScheduler,
+}
+
+
+def check_image_size(height: int, width: int, levels: int) -> None:
+    """Raise if the UNet's ``levels - 1`` halvings cannot divide the image."""
+    factor = 2 ** (levels - 1)
+    if height % factor or width % factor:
+        def near(n: int) -> str:
+            lo = max(factor, n // factor * factor)
+            return f"{lo} or {lo + factor}" if lo != n else str(n)
+
+        raise ScalodiffError(
+            f"image of {height} x {width} cannot pass a UNet with {levels} levels: both sides must be "
+            f"multiples of {factor}. Use an image height of {near(height)} rows (SCALES is the height "
+            f"minus the mean row) and a width of {near(width)} (WINDOW_SIZE or IMAGE_SIZE), or fewer "
+            "BLOCK_OUT_CHANNELS levels"
+        )
+
+
+def build_unet(settings: dict[str, Any], channels: int, height: int, width: int) -> UNet2DModel:
+    """UNet2DModel sized by ``BLOCK_OUT_CHANNELS``, ``LAYERS_PER_BLOCK`` and ``ATTENTION_LEVELS``."""
+    blocks = tuple(settings["BLOCK_OUT_CHANNELS"])
+    levels = len(blocks)
+    attention = int(settings["ATTENTION_LEVELS"])
+    if not 0 <= attention <= levels:
+        raise ScalodiffError(f"setting ATTENTION_LEVELS must be between 0 and {levels}, got {attention}")
+    check_image_size(height, width, levels)
+    groups = 32 if all(c % 32 == 0 for c in blocks) else 8
+    if any(c % groups for c in blocks):
+        raise ScalodiffError(
+            f"setting BLOCK_OUT_CHANNELS {blocks}: every entry must be a multiple of 8 (GroupNorm groups)"
+        )
+    # Attention sits in the lowest levels, where the image is smallest.
+    down = tuple(
+        "AttnDownBlock2D" if i >= levels - attention else "DownBlock2D" for i in range(levels)
+    )
+    up = tuple("AttnUpBlock2D" if i < attention else "UpBlock2D" for i in range(levels))
+    return UNet2DModel(
+        sample_size=(height, width),
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=blocks,
+        layers_per_block=int(settings["LAYERS_PER_BLOCK"]),
+        down_block_types=down,
+        up_block_types=up,
+        norm_num_groups=groups,
+        attention_head_dim=min(64, blocks[-1]),
+    )
+
+
+def build_noise_scheduler(settings: dict[str, Any]) -> DDPMScheduler:
+    """The training noise schedule; ``clip_sample`` is off because scalograms are signed."""
+    return DDPMScheduler(
+        num_train_timesteps=int(settings["NUM_TIMESTEPS"]),
+        beta_schedule=settings["BETA_SCHEDULE"],
+        prediction_type=settings["PREDICTION_TYPE"],
+        clip_sample=False,
+    )
+
+
+def make_sampler(name: str, train_config: dict[str, Any]) -> Any:
+    """A sampling scheduler built from the training schedule's config (``from_config``)."""
+    if name not in SAMPLERS:
+        raise ScalodiffError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    extra: dict[str, Any] = {}
+    if name == "dpm":
+        extra = {"algorithm_type": "dpmsolver++", "solver_order": 2}
+    sampler = SAMPLERS[name].from_config(train_config, **extra)
+    for key in ("clip_sample", "thresholding"):
+        if key in sampler.config and sampler.config[key]:
+            sampler.register_to_config(**{key: False})
+    return sampler
+
+
+def default_steps(name: str, num_train_timesteps: int) -> int:
+    """Solver steps when none are asked for (DDPM takes every training step)."""
+    return num_train_timesteps if name == "ddpm" else DEFAULT_STEPS[name]
+
+
+class EMA:
+    """Exponential moving average of a model's parameters, with warm-up.
+
+    The effective decay is ``min(decay, (1 + step) / (10 + step))``: early in a
+    short CPU run the average follows the weights closely instead of being stuck
+    near the random initialisation.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.step = 0
+        self.shadow = [p.detach().clone().float() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        """Move the average one step towards ``model``'s current weights."""
+        self.step += 1
+        d = min(self.decay, (1 + self.step) / (10 + self.step))
+        params = [p.detach().float() for p in model.parameters()]
+        torch._foreach_lerp_(self.shadow, params, 1.0 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        """Write the averaged weights into ``model``."""
+        for s, p in zip(self.shadow, model.parameters(), strict=True):
+            p.copy_(s.to(p.dtype))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "step": self.step, "shadow": self.shadow}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay = float(state["decay"])
+        self.step = int(state["step"])
+        for s, t in zip(self.shadow, state["shadow"], strict=True):
+            s.copy_(t)
+
+
+def initial_noise(
+    shape: tuple[int, ...], seeds: list[int], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """Gaussian noise drawn from one generator per sample, so sample i never depends on the batch."""
+    gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    noise = torch.stack([torch.randn(shape, generator=g, dtype=torch.float32) for g in gens])
+    return noise.to(device=device, dtype=dtype), gens
+
+
+@torch.inference_mode()
+def sample(
+    unet: UNet2DModel,
+    sampler: Any,
+    seeds: list[int],
+    steps: int,
+    device: torch.device | str = "cpu",
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Denoise one batch of scalograms from per-sample seeded noise.
+
+    Parameters
+    ----------
+    unet : UNet2DModel
+        The (EMA) denoiser, in eval mode.
+    sampler : diffusers scheduler
+        From :func:`make_sampler`; its state is reset here.
+    seeds : list of int
+        One seed per sample: sample i is the same whatever the batch it is in.
+    steps : int
+        Solver steps.
+    device : torch.device or str
+        Where to run.
+    on_step : callable, optional
+        Called after every solver step (progress bars).
+
+    Returns
+    -------
+    Tensor of shape (len(seeds), C, H, W), float32, on ``device``.
+    """
+    device = torch.device(device)
+    cfg = unet.config
+    shape = (cfg.in_channels, *_as_pair(cfg.sample_size))
+    dtype = next(unet.parameters()).dtype
+    x, gens = initial_noise(shape, seeds, device, dtype)
+    sampler.set_timesteps(steps, device=device)
+    x = x * sampler.init_noise_sigma
+    # DDPM adds fresh noise each step; a list of CPU generators keeps it per sample too.
+    step_kwargs = {"generator": gens} if isinstance(sampler, DDPMScheduler) else {}
+    for t in sampler.timesteps:
+        model_in = sampler.scale_model_input(x, t)
+        out = unet(model_in, t.to(device)).sample
+        x = sampler.step(out, t, x, **step_kwargs).prev_sample
+        if on_step is not None:
+            on_step()
+    return x.float()
+
+
+def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

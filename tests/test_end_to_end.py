@@ -1,0 +1,94 @@
+"""A tiny train -> generate run through the scripts' entry points, on the built-in S&P 500."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import generate
+import train
+from utils import checkpoint as ckpt
+from utils.paths_io import read_paths
+
+
+def test_train_then_generate_writes_paths_plot_and_checkpoint(tmp_path: Path, tiny, capsys) -> None:
+    assert train.main([*tiny(MAX_STEPS=4, CHECKPOINT_EVERY=2), "--data", "sp500", "--run-name", "r"]) == 0
+    run = tmp_path / "r"
+    steps = ckpt.list_checkpoints(run)
+    assert [p.name for p in steps] == ["step-000002", "step-000004"]
+    for name in ckpt.REQUIRED:
+        assert (steps[-1] / name).is_file(), name
+    log = pd.read_csv(run / "train_log.csv")
+    assert list(log["step"]) == [1, 2, 3, 4] and np.isfinite(log["loss"]).all()
+
+    out = tmp_path / "paths.csv"
+    assert generate.main([*tiny(), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "std_ratio" in printed and "kurtosis" in printed and "abs_acf1" in printed
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["path", "step", "log_return", "price"]
+    r = read_paths(out)
+    assert r.shape == (6, 32) and np.isfinite(r).all()
+    # Prices are the exponentiated cumulative returns from the start price.
+    first = frame[frame.path == 0]
+    start = json.loads((steps[-1] / "settings.json").read_text())["LAST_TRAIN_PRICE"]
+    np.testing.assert_allclose(first.price, start * np.exp(np.cumsum(first.log_return)), rtol=1e-8)
+    assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_same_seed_same_file_and_batch_size_does_not_change_paths(tmp_path: Path, tiny) -> None:
+    assert train.main([*tiny(MAX_STEPS=2), "--data", "sp500", "--run-name", "r"]) == 0
+    files = []
+    for i, batch in enumerate((4, 4, 1)):
+        out = tmp_path / f"p{i}.npy"
+        assert generate.main([*tiny(), "--seed", "3", "--batch-size", str(batch), "--out", str(out), "--no-plot"]) == 0
+        files.append(out)
+    assert files[0].read_bytes() == files[1].read_bytes()
+    np.testing.assert_allclose(np.load(files[2]), np.load(files[0]), rtol=0, atol=1e-6)
+    other = tmp_path / "other.npy"
+    assert generate.main([*tiny(), "--seed", "4", "--out", str(other), "--no-plot"]) == 0
+    assert not np.allclose(np.load(other), np.load(files[0]))
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "unipc"])
+def test_every_sampler_gives_finite_paths(tmp_path: Path, tiny, sampler: str) -> None:
+    assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 0
+    out = tmp_path / "p.parquet"
+    assert generate.main([*tiny(), "--sampler", sampler, "--steps", "4", "--out", str(out), "--no-plot"]) == 0
+    assert np.isfinite(read_paths(out)).all()
+
+
+def test_resume_continues_to_the_same_step_and_weights(tmp_path: Path, tiny) -> None:
+    straight = tiny(MAX_STEPS=6, CHECKPOINT_EVERY=3, SAVE_DIR=tmp_path / "a")
+    assert train.main([*straight, "--data", "sp500", "--run-name", "r"]) == 0
+    # A run stopped at step 3 (as a kill after the checkpoint would), then resumed.
+    first = tiny(MAX_STEPS=3, CHECKPOINT_EVERY=3, SAVE_DIR=tmp_path / "b")
+    assert train.main([*first, "--data", "sp500", "--run-name", "r"]) == 0
+    resumed = tiny(MAX_STEPS=6, SAVE_DIR=tmp_path / "b")
+    assert train.main([*resumed, "--resume"]) == 0
+    a = ckpt.list_checkpoints(tmp_path / "a" / "r")[-1]
+    b = ckpt.list_checkpoints(tmp_path / "b" / "r")[-1]
+    assert a.name == b.name == "step-000006"
+    wa = ckpt.load_train_state(a)["model"]
+    wb = ckpt.load_train_state(b)["model"]
+    for key in wa:
+        np.testing.assert_allclose(wa[key].numpy(), wb[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_new_run_never_writes_into_an_existing_run(tmp_path: Path, tiny, capsys) -> None:
+    assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 0
+    assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_generate_refuses_to_overwrite(tmp_path: Path, tiny, capsys) -> None:
+    assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 0
+    out = tmp_path / "p.csv"
+    assert generate.main([*tiny(), "--out", str(out), "--no-plot"]) == 0
+    assert generate.main([*tiny(), "--out", str(out), "--no-plot"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert generate.main([*tiny(), "--out", str(out), "--no-plot", "--overwrite"]) == 0

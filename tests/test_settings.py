@@ -1,0 +1,70 @@
+"""config.py overrides: flags, --set, type checks, suggestions, presets, the built-in fallback."""
+
+from __future__ import annotations
+
+import pytest
+
+from utils.errors import ScalodiffError
+from utils.settings import SettingsParser, apply_preset, coerce, config_defaults, data_source
+
+
+def parser() -> SettingsParser:
+    p = SettingsParser(prog="x")
+    p.add_setting("--window", "WINDOW_SIZE", "window", type=int)
+    p.add_setting("--lr", "LR", "learning rate", type=float)
+    return p
+
+
+def test_flags_and_set_override_config() -> None:
+    _, s = parser().parse(["--window", "64", "--set", "BLOCK_OUT_CHANNELS=(16, 32)", "--set", "compile=true"])
+    assert s["WINDOW_SIZE"] == 64
+    assert s["BLOCK_OUT_CHANNELS"] == (16, 32)
+    assert s["COMPILE"] is True
+    assert s["STRIDE"] == config_defaults()["STRIDE"]
+
+
+def test_help_names_the_setting_each_flag_overrides() -> None:
+    text = parser().format_help()
+    assert "config.py WINDOW_SIZE" in text and "config.py LR" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--windwo", "3"], ["--windwo", "did you mean --window"]),
+        (["--set", "WINDOW_SIZ=3"], ["WINDOW_SIZ", "did you mean WINDOW_SIZE"]),
+        (["--set", "LR=fast"], ["LR", "float", "'fast'"]),
+        (["--window", "-5"], ["WINDOW_SIZE", "positive", "-5"]),
+        (["--set", "SAMPLER=dmp"], ["SAMPLER", "'dmp'", "did you mean dpm"]),
+        (["--set", "COMPILE=maybe"], ["COMPILE", "true or false"]),
+        (["--set", "TRAIN_FRAC=1.5"], ["TRAIN_FRAC", "1.5"]),
+        (["--set", "LR"], ["NAME=VALUE"]),
+    ],
+)
+def test_bad_settings_name_the_setting_and_value(argv: list[str], words: list[str]) -> None:
+    with pytest.raises(ScalodiffError) as err:
+        parser().parse(argv)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_wrong_python_type_is_reported() -> None:
+    with pytest.raises(ScalodiffError, match="WINDOW_SIZE: expected int"):
+        coerce("WINDOW_SIZE", 2.5)
+    assert coerce("LR", 1) == 1.0
+
+
+def test_preset_fills_only_what_is_unset() -> None:
+    _, s = parser().parse(["--set", "SCALES=15"])
+    cpu = apply_preset(s, cuda_available=False)
+    assert cpu["PRESET"] == "cpu" and cpu["SCALES"] == 15 and cpu["BLOCK_OUT_CHANNELS"]
+    assert apply_preset(s, cuda_available=True)["PRESET"] == "gpu"
+    seed = apply_preset({**s, "PRESET": "seed"}, cuda_available=False)
+    assert seed["TRANSFORM_MODE"] == "magnitude" and seed["BLOCK_OUT_CHANNELS"] == (64, 128, 256, 256)
+
+
+def test_missing_default_file_falls_back_to_sp500_but_a_user_path_does_not(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    source, note = data_source({"CSV_PATH": "data/eurusd.csv"})
+    assert source == "sp500" and "built-in" in note
+    assert data_source({"CSV_PATH": "mine.csv"}) == ("mine.csv", None)

@@ -1,0 +1,200 @@
+"""Checkpoint folders: everything needed to sample again, and to resume training.
+
+Layout of ``SAVE_DIR/<run>/step-NNNNNN/``::
+
+    unet/                 diffusers save_pretrained of the EMA weights (safetensors)
+    scheduler/            the training noise schedule (save_pretrained)
+    transform.json        the scalogram transform, fitted scales included
+    normalizer.json       the returns normalizer
+    settings.json         the resolved settings of the run
+    real_returns.npy      the training split's log returns (for plots and metrics)
+    train_state/          raw weights and EMA (safetensors), optimizer state, counters
+    checkpoint.json       written last: format version and step
+
+A checkpoint is written under a temporary name and renamed into place, so a
+kill at any moment leaves either the previous checkpoint or the new one, never
+half of one. Nothing is unpickled: weights are safetensors, and the optimizer
+state is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from safetensors.torch import load_file, save_file
+
+from utils.errors import ScalodiffError
+
+FORMAT_VERSION = 1
+MARKER = "checkpoint.json"
+REQUIRED = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+            "scheduler/scheduler_config.json", "transform.json", "normalizer.json",
+            "settings.json", "real_returns.npy")  # fmt: skip
+MAX_REAL_RETURNS = 500_000  # keep checkpoints small on minute data
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, tuple | np.ndarray):
+        return list(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    ema_unet: UNet2DModel,
+    noise_scheduler: DDPMScheduler,
+    transform_json: dict[str, Any],
+    normalizer_json: dict[str, Any],
+    settings: dict[str, Any],
+    real_returns: np.ndarray,
+    train_state: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write one checkpoint atomically and prune older ones; return its folder.
+
+    ``train_state`` holds ``model`` (a state dict of the raw weights), ``ema``
+    (a list of tensors), ``optimizer`` and ``lr_scheduler`` (state dicts) and
+    ``counters`` (JSON-serialisable).
+    """
+    final = run_dir / step_dir_name(step)
+    tmp = run_dir / f".{final.name}.tmp"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        ema_unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        noise_scheduler.save_pretrained(tmp / "scheduler")
+        _write_json(tmp / "transform.json", transform_json)
+        _write_json(tmp / "normalizer.json", normalizer_json)
+        _write_json(tmp / "settings.json", settings)
+        np.save(tmp / "real_returns.npy", np.asarray(real_returns[-MAX_REAL_RETURNS:], np.float64))
+        state_dir = tmp / "train_state"
+        state_dir.mkdir()
+        save_file({k: v.contiguous() for k, v in train_state["model"].items()}, state_dir / "model.safetensors")
+        save_file({f"{i}": t.contiguous() for i, t in enumerate(train_state["ema"])}, state_dir / "ema.safetensors")
+        torch.save(
+            {"optimizer": train_state["optimizer"], "lr_scheduler": train_state["lr_scheduler"]},
+            state_dir / "optimizer.pt",
+        )
+        _write_json(state_dir / "counters.json", train_state["counters"])
+        _write_json(tmp / MARKER, {"format_version": FORMAT_VERSION, "step": step})
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ScalodiffError(
+                f"out of disk space while writing a checkpoint to {run_dir}; free space or set "
+                "SAVE_DIR (--save-dir) to a disk with room. The previous checkpoint is intact"
+            ) from exc
+        raise
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of one run, oldest first."""
+    if not run_dir.is_dir():
+        return []
+    found = [p for p in run_dir.glob("step-*") if (p / MARKER).is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def find_latest(save_dir: str | os.PathLike) -> Path:
+    """The newest complete checkpoint of any run under ``save_dir``."""
+    save_dir = Path(save_dir)
+    found = [c for run in save_dir.glob("*") if run.is_dir() for c in list_checkpoints(run)]
+    if not found:
+        raise ScalodiffError(
+            f"no checkpoint under {save_dir}/; train one first with `python train.py`, "
+            "or point --checkpoint at a checkpoint folder"
+        )
+    return max(found, key=lambda p: (p / MARKER).stat().st_mtime_ns)
+
+
+def resolve_checkpoint(path: str | os.PathLike | None, save_dir: str | os.PathLike) -> Path:
+    """A step folder from ``path`` (a step folder, or a run folder: its newest), else the latest."""
+    if path is None:
+        return find_latest(save_dir)
+    path = Path(path)
+    if not path.exists():
+        raise ScalodiffError(f"--checkpoint {path}: no such folder")
+    if (path / MARKER).is_file():
+        return path
+    steps = list_checkpoints(path)
+    if steps:
+        return steps[-1]
+    raise ScalodiffError(
+        f"--checkpoint {path}: not a checkpoint folder (no {MARKER}) and holds no step-* checkpoints"
+    )
+
+
+def validate(step_dir: Path) -> dict[str, Any]:
+    """Check the folder is complete and of a format we read; return its marker."""
+    marker = step_dir / MARKER
+    if not marker.is_file():
+        raise ScalodiffError(f"{step_dir}: incomplete checkpoint ({MARKER} is missing)")
+    info = json.loads(marker.read_text())
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ScalodiffError(
+            f"{step_dir}: checkpoint format {info.get('format_version')!r}, this code reads "
+            f"{FORMAT_VERSION}; use the version of scalodiff that wrote it or retrain"
+        )
+    missing = [f for f in REQUIRED if not (step_dir / f).is_file()]
+    if missing:
+        raise ScalodiffError(f"{step_dir}: checkpoint is missing {', '.join(missing)}")
+    return info
+
+
+def read_json(step_dir: Path, name: str) -> dict[str, Any]:
+    return json.loads((step_dir / name).read_text())
+
+
+def load_for_sampling(step_dir: Path) -> dict[str, Any]:
+    """Everything generate.py needs: EMA UNet, scheduler config, transform, normalizer, settings, real returns."""
+    validate(step_dir)
+    unet = UNet2DModel.from_pretrained(step_dir / "unet", use_safetensors=True)
+    return {
+        "unet": unet.eval(),
+        "scheduler_config": DDPMScheduler.load_config(step_dir / "scheduler"),
+        "transform": read_json(step_dir, "transform.json"),
+        "normalizer": read_json(step_dir, "normalizer.json"),
+        "settings": read_json(step_dir, "settings.json"),
+        "real_returns": np.load(step_dir / "real_returns.npy", allow_pickle=False),
+        "step": read_json(step_dir, MARKER)["step"],
+    }
+
+
+def load_train_state(step_dir: Path) -> dict[str, Any]:
+    """The resumable state written by :func:`save_checkpoint` (no pickle)."""
+    validate(step_dir)
+    state_dir = step_dir / "train_state"
+    ema = load_file(state_dir / "ema.safetensors")
+    opt = torch.load(state_dir / "optimizer.pt", weights_only=True, map_location="cpu")
+    return {
+        "model": load_file(state_dir / "model.safetensors"),
+        "ema": [ema[str(i)] for i in range(len(ema))],
+        "optimizer": opt["optimizer"],
+        "lr_scheduler": opt["lr_scheduler"],
+        "counters": json.loads((state_dir / "counters.json").read_text()),
+    }

@@ -1,0 +1,134 @@
+"""Read and write generated paths in the formats every generator in this repo shares.
+
+Formats (chosen by the file's suffix):
+
+- ``.csv`` / ``.parquet``: long form, one row per step, columns
+  ``path, step, log_return, price``. ``step`` runs from 1 to L; ``price`` is the
+  price after that step's return, starting from ``start_price``.
+- ``.npy``: float32 array of shape ``(N, L)`` holding log returns, in the units of
+  the training data's log returns.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from utils.errors import ScalodiffError
+
+FORMATS = (".csv", ".parquet", ".npy")
+COLUMNS = ("path", "step", "log_return", "price")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ScalodiffError(
+            f"{path}: unknown output format {suffix or '(no suffix)'!r}; "
+            f"use a file name ending in one of {', '.join(FORMATS)}"
+        )
+    return suffix
+
+
+def write_paths(
+    path: str | os.PathLike,
+    log_returns: np.ndarray,
+    start_price: float = 100.0,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``N`` paths of ``L`` log returns to ``path``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Output file; its suffix (``.csv``, ``.parquet`` or ``.npy``) picks the format.
+    log_returns : ndarray of shape (N, L)
+        Log returns in real units.
+    start_price : float
+        Price before the first return; prices are ``start_price * exp(cumsum(r))``.
+    overwrite : bool
+        Replace an existing file. Without it an existing file is an error.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> out = Path(tempfile.mkdtemp()) / "paths.csv"
+    >>> _ = write_paths(out, np.zeros((2, 3)))
+    >>> read_paths(out).shape
+    (2, 3)
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    r = np.asarray(log_returns, dtype=np.float64)
+    if r.ndim != 2 or r.size == 0:
+        raise ScalodiffError(f"{path}: expected log returns of shape (N, L), got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ScalodiffError(f"{path}: refusing to write non-finite log returns")
+    if start_price <= 0 or not np.isfinite(start_price):
+        raise ScalodiffError(f"start price must be a positive number, got {start_price}")
+    if path.exists() and not overwrite:
+        raise ScalodiffError(f"{path} exists; pass --overwrite to replace it or choose another --out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temporary name first so a kill never leaves half a file under the real name.
+    tmp = path.with_name(f".{path.name}.tmp")
+    if suffix == ".npy":
+        with open(tmp, "wb") as fh:
+            np.save(fh, r.astype(np.float32))
+    else:
+        n, length = r.shape
+        frame = pd.DataFrame(
+            {
+                "path": np.repeat(np.arange(n), length),
+                "step": np.tile(np.arange(1, length + 1), n),
+                "log_return": r.ravel(),
+                "price": (start_price * np.exp(np.cumsum(r, axis=1))).ravel(),
+            }
+        )
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False, float_format="%.10g")
+        else:
+            frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def read_paths(path: str | os.PathLike) -> np.ndarray:
+    """Read log returns of shape ``(N, L)`` (float64) from any format of :func:`write_paths`."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.exists():
+        raise ScalodiffError(f"{path}: no such file; give a file written by generate.py")
+    try:
+        if suffix == ".npy":
+            r = np.load(path, allow_pickle=False)
+        else:
+            frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+            r = _long_to_wide(frame, path)
+    except ScalodiffError:
+        raise
+    except Exception as exc:  # a corrupt file: say which, not a parser traceback
+        raise ScalodiffError(f"{path}: could not read paths ({exc})") from exc
+    r = np.asarray(r, dtype=np.float64)
+    if r.ndim != 2 or r.size == 0:
+        raise ScalodiffError(f"{path}: expected an (N, L) array of log returns, got {r.shape}")
+    return r
+
+
+def _long_to_wide(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    missing = [c for c in ("path", "step", "log_return") if c not in frame.columns]
+    if missing:
+        raise ScalodiffError(
+            f"{path}: missing columns {missing}; expected {list(COLUMNS)} as written by generate.py"
+        )
+    wide = frame.pivot(index="path", columns="step", values="log_return")
+    if wide.isna().any().any():
+        raise ScalodiffError(f"{path}: paths have different lengths; every path needs every step")
+    return wide.sort_index().sort_index(axis=1).to_numpy()

@@ -1,0 +1,63 @@
+"""Run folders: a new one per training run, or an existing one to resume.
+
+A new run never writes into a folder that already holds something, so two
+runs are never silently mixed; ``--resume`` is the one way to continue one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from utils import checkpoint as ckpt
+from utils.errors import ScalodiffError
+
+
+def default_run_name(settings: dict[str, Any]) -> str:
+    """``<date>-<time>-<data name>-<preset>``, e.g. ``20261124-153000-sp500-cpu``."""
+    stem = Path(str(settings["CSV_PATH"])).stem or "data"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{settings['PRESET']}"
+
+
+def new_run_dir(settings: dict[str, Any], name: str) -> Path:
+    """Create ``SAVE_DIR/name``, which must not hold anything yet, and return it."""
+    run_dir = Path(settings["SAVE_DIR"]) / name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ScalodiffError(
+            f"run folder {run_dir} already holds a run; continue it with --resume {run_dir}, "
+            "or pick another --run-name"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def resume_run_dir(
+    target: str, settings: dict[str, Any], explicit: set[str], may_change: tuple[str, ...]
+) -> tuple[Path, Path, dict[str, Any]]:
+    """Find the checkpoint to resume; return (run folder, step folder, the run's settings).
+
+    The run keeps the settings it was started with. Only the stopping settings in
+    ``may_change`` may be given anew on the command line (to train longer);
+    changing any other setting of a run is an error rather than a silent mix.
+    """
+    if target == "latest":
+        step_dir = ckpt.find_latest(settings["SAVE_DIR"])
+    else:
+        step_dir = ckpt.resolve_checkpoint(target, settings["SAVE_DIR"])
+    saved = ckpt.read_json(step_dir, "settings.json")
+    resumed = dict(saved)
+    for name in sorted(explicit):
+        if name in may_change:
+            resumed[name] = settings[name]
+        elif name not in ("SAVE_DIR",) and _differs(saved.get(name), settings[name]):
+            raise ScalodiffError(
+                f"--resume continues {step_dir.parent} with its own settings; {name}={settings[name]!r} "
+                f"differs from the run's {saved.get(name)!r}. Start a new run to change it"
+            )
+    return step_dir.parent, step_dir, resumed
+
+
+def _differs(a: Any, b: Any) -> bool:
+    norm = (lambda v: list(v) if isinstance(v, tuple | list) else v)
+    return norm(a) != norm(b)

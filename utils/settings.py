@@ -1,0 +1,246 @@
+"""config.py plus command-line overrides, checked, with the preset filled in.
+
+Every script flag overrides exactly one config.py setting and says which in
+``--help``; ``--set NAME=VALUE`` overrides any other. Misspelled flags and
+settings get a "did you mean" suggestion; wrong types name the setting, the
+value and the type expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import config
+from models.presets import PRESETS, resolve_preset
+from utils.errors import ScalodiffError
+
+# The type each setting takes; "opt" marks settings that may be None.
+_INT, _FLOAT, _STR, _BOOL, _TUPLE = int, float, str, bool, tuple
+SETTING_TYPES: dict[str, tuple[type, bool]] = {
+    "CSV_PATH": (_STR, False),
+    "COLUMN": (_STR, True),
+    "WINDOW_SIZE": (_INT, False),
+    "STRIDE": (_INT, False),
+    "TRAIN_FRAC": (_FLOAT, False),
+    "MAX_MISSING_FRAC": (_FLOAT, False),
+    "RETURN_POWER": (_FLOAT, False),
+    "RETURN_CLIP": (_FLOAT, True),
+    "TRANSFORM_MODE": (_STR, True),
+    "WAVELET": (_STR, True),
+    "SCALES": (_INT, True),
+    "SCALE_MIN": (_FLOAT, False),
+    "SCALE_MAX": (_FLOAT, True),
+    "IMAGE_SIZE": (_INT, True),
+    "PRESET": (_STR, False),
+    "BLOCK_OUT_CHANNELS": (_TUPLE, True),
+    "LAYERS_PER_BLOCK": (_INT, True),
+    "ATTENTION_LEVELS": (_INT, True),
+    "PREDICTION_TYPE": (_STR, True),
+    "NUM_TIMESTEPS": (_INT, True),
+    "BETA_SCHEDULE": (_STR, True),
+    "BATCH_SIZE": (_INT, True),
+    "GRAD_ACCUM": (_INT, False),
+    "EPOCHS": (_INT, True),
+    "MAX_STEPS": (_INT, True),
+    "MAX_MINUTES": (_FLOAT, True),
+    "LR": (_FLOAT, True),
+    "WARMUP_STEPS": (_INT, False),
+    "WEIGHT_DECAY": (_FLOAT, False),
+    "GRAD_CLIP": (_FLOAT, False),
+    "EMA_DECAY": (_FLOAT, False),
+    "CHECKPOINT_EVERY": (_INT, False),
+    "KEEP_CHECKPOINTS": (_INT, False),
+    "SAVE_DIR": (_STR, False),
+    "DEVICE": (_STR, False),
+    "MIXED_PRECISION": (_STR, False),
+    "COMPILE": (_BOOL, False),
+    "SEED": (_INT, False),
+    "N_SAMPLES": (_INT, False),
+    "SAMPLER": (_STR, True),
+    "SAMPLING_STEPS": (_INT, True),
+    "SAMPLE_BATCH": (_INT, False),
+    "START_PRICE": (_FLOAT, True),
+    "OUTPUT_DIR": (_STR, False),
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
+    "PRESET": ("auto", *PRESETS),
+    "PREDICTION_TYPE": ("v_prediction", "epsilon"),
+    "BETA_SCHEDULE": ("squaredcos_cap_v2", "linear", "scaled_linear"),
+    "DEVICE": ("auto", "cpu", "cuda"),
+    "MIXED_PRECISION": ("auto", "no", "bf16", "fp16"),
+    "SAMPLER": ("dpm", "unipc", "ddim", "ddpm"),
+}
+
+POSITIVE = {
+    "WINDOW_SIZE", "STRIDE", "SCALES", "BATCH_SIZE", "GRAD_ACCUM", "EPOCHS", "MAX_STEPS",
+    "MAX_MINUTES", "LR", "NUM_TIMESTEPS", "CHECKPOINT_EVERY", "KEEP_CHECKPOINTS", "N_SAMPLES",
+    "SAMPLING_STEPS", "SAMPLE_BATCH", "START_PRICE", "RETURN_POWER", "SCALE_MIN", "SCALE_MAX",
+    "IMAGE_SIZE", "LAYERS_PER_BLOCK", "RETURN_CLIP",
+}  # fmt: skip
+
+
+def config_defaults() -> dict[str, Any]:
+    """All UPPERCASE settings of config.py, checked against the known names."""
+    values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
+    for name in values:
+        if name not in SETTING_TYPES:
+            raise ScalodiffError(f"config.py: unknown setting {name}{_did_you_mean(name, SETTING_TYPES)}")
+    return values
+
+
+def _did_you_mean(word: str, candidates: Sequence[str] | dict) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Check ``value`` against the setting's type; parse it when it is a string from the command line."""
+    if name not in SETTING_TYPES:
+        raise ScalodiffError(f"unknown setting {name}{_did_you_mean(name, SETTING_TYPES)}")
+    kind, optional = SETTING_TYPES[name]
+    if isinstance(value, str) and kind is not _STR:
+        text = value.strip()
+        if text.lower() == "none":
+            value = None
+        elif kind is _BOOL:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ScalodiffError(f"setting {name}: expected true or false, got {value!r}")
+            value = text.lower() in ("true", "1", "yes")
+        else:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ScalodiffError(
+                    f"setting {name}: expected {kind.__name__}, got {value!r}"
+                ) from None
+    if value is None:
+        if optional:
+            return None
+        raise ScalodiffError(f"setting {name} cannot be None; give a {kind.__name__}")
+    if kind is _FLOAT and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is _TUPLE and isinstance(value, list):
+        value = tuple(value)
+    if not isinstance(value, kind) or (kind is not _BOOL and isinstance(value, bool)):
+        raise ScalodiffError(
+            f"setting {name}: expected {kind.__name__}, got {value!r} ({type(value).__name__})"
+        )
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ScalodiffError(
+            f"setting {name}: {value!r} is not one of {', '.join(CHOICES[name])}"
+            f"{_did_you_mean(value, CHOICES[name])}"
+        )
+    if name in POSITIVE and value <= 0:
+        raise ScalodiffError(f"setting {name} must be positive, got {value}")
+    if name == "TRAIN_FRAC" and not 0.0 < value <= 1.0:
+        raise ScalodiffError(f"setting TRAIN_FRAC must be in (0, 1], got {value}")
+    if name == "MAX_MISSING_FRAC" and not 0.0 <= value < 1.0:
+        raise ScalodiffError(f"setting MAX_MISSING_FRAC must be in [0, 1), got {value}")
+    if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
+        raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
+    return value
+
+
+class SettingsParser(argparse.ArgumentParser):
+    """An ArgumentParser whose flags override config.py settings.
+
+    Errors come out as :class:`ScalodiffError` (one line, exit 2, with a
+    suggestion for a misspelled flag) instead of argparse's usage dump.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.flag_to_setting: dict[str, str] = {}
+        self._defaults = config_defaults()
+        self.add_argument(
+            "--set",
+            metavar="NAME=VALUE",
+            action="append",
+            default=[],
+            help="override any config.py setting, e.g. --set LR=3e-4 (repeatable)",
+        )
+
+    def add_setting(self, flag: str, setting: str, help: str, **kwargs: Any) -> None:
+        """Add ``flag`` overriding config.py's ``setting``; the help names both."""
+        current = self._defaults.get(setting)
+        shown = "from the preset" if current is None else repr(current)
+        self.add_argument(
+            flag,
+            dest=setting,
+            default=argparse.SUPPRESS,
+            help=f"{help} [config.py {setting}, now {shown}]".replace("%", "%%"),
+            **kwargs,
+        )
+        self.flag_to_setting[flag] = setting
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ScalodiffError(message)
+
+    def parse(self, argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
+        """Parse ``argv``; return the namespace and the settings with overrides applied (no preset yet)."""
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args, unknown = self.parse_known_args(argv)
+        if unknown:
+            flag = unknown[0].split("=")[0]
+            options = [o for a in self._actions for o in a.option_strings]
+            raise ScalodiffError(
+                f"unknown argument {flag}{_did_you_mean(flag, options)} (see --help)"
+            )
+        settings = dict(self._defaults)
+        self.explicit: set[str] = set()
+        for item in args.set:
+            if "=" not in item:
+                raise ScalodiffError(f"--set {item!r}: write NAME=VALUE, e.g. --set LR=3e-4")
+            name, value = item.split("=", 1)
+            name = name.strip().upper()
+            settings[name] = coerce(name, value)
+            self.explicit.add(name)
+        for setting in self.flag_to_setting.values():
+            if setting in vars(args):
+                settings[setting] = coerce(setting, getattr(args, setting))
+                self.explicit.add(setting)
+        for name, value in settings.items():
+            settings[name] = coerce(name, value)
+        return args, settings
+
+
+def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, Any]:
+    """Fill the settings left as None from the preset; return a new dict with PRESET resolved."""
+    resolved = dict(settings)
+    resolved["PRESET"] = resolve_preset(settings["PRESET"], cuda_available)
+    for name, value in PRESETS[resolved["PRESET"]].items():
+        if resolved.get(name) is None:
+            resolved[name] = value
+    return resolved
+
+
+SHIPPED_CSV_PATH = "data/eurusd.csv"
+FALLBACK_DATASET = "sp500"
+
+
+def data_source(settings: dict[str, Any]) -> tuple[str, str | None]:
+    """The data to read, and a note to print when the built-in default stands in.
+
+    When CSV_PATH still holds the shipped example path and that file does not
+    exist, a first run uses the built-in S&P 500 and says so. Any path the user
+    set must exist: a typo never silently trains on other data.
+    """
+    path = str(settings["CSV_PATH"])
+    if path == SHIPPED_CSV_PATH and not Path(path).exists():
+        note = (
+            f"CSV_PATH {path} not found: using the built-in dataset {FALLBACK_DATASET!r} "
+            "(S&P 500 daily closes from the arch package). Set CSV_PATH in config.py or pass "
+            "--data FILE to train on your own prices; --list-datasets shows the built-ins."
+        )
+        return FALLBACK_DATASET, note
+    return path, None
