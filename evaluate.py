@@ -17,21 +17,30 @@ import json
 import math
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from data.readers import load_prices
+from data.returns import log_returns, split_by_time
+from data.windows import windows_view
+from evaluation import scores
+from evaluation.compare import compare_facts, curves, stylized_facts
+from evaluation.report import format_table, write_report
+from evaluation.scores import MAX_WINDOWS, TrainSettings
 from utils.errors import EXIT_USER_ERROR, ScalodiffError
+from utils.paths_io import read_paths
+from utils.settings import SettingsParser, data_source
 
 DEFAULT_SEEDS = (0, 1, 2)
 
 
-def build_parser():
+def build_parser() -> SettingsParser:
     """The command line; flags that override a config.py setting say which."""
-    from evaluation.scores import MAX_WINDOWS
-    from utils.settings import SettingsParser
-
     p = SettingsParser(prog="python evaluate.py", description=__doc__)
     p.add_setting(
         "--real",
@@ -98,9 +107,6 @@ def build_parser():
 
 def load_real(source: str, column: str | None, train_frac: float) -> tuple[np.ndarray, np.ndarray]:
     """Training and held-out log returns of a price source, split by time."""
-    from data.readers import load_prices
-    from data.returns import log_returns, split_by_time
-
     prices = load_prices(source, column=column)
     train, test = split_by_time(log_returns(prices.values), train_frac)
     return np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
@@ -110,8 +116,6 @@ def load_synthetic(
     files: Sequence[str], labels: Sequence[str] | None, window: int
 ) -> dict[str, np.ndarray]:
     """Read each file as ``[N, window]`` log returns, keyed by a unique label."""
-    from utils.paths_io import read_paths
-
     if labels is not None and len(labels) != len(files):
         raise ScalodiffError(
             f"--labels gives {len(labels)} names for {len(files)} --synthetic files; give one per file"
@@ -159,104 +163,111 @@ def evaluate(
     fast: bool = False,
     max_windows: int = 1000,
     progress: bool = True,
+    gru: TrainSettings | None = None,
 ) -> tuple[dict, dict]:
     """Every metric of every generator against the real training and held-out windows.
 
-    Returns ``(results, context)``: ``results`` is what ``metrics.json`` holds;
-    ``context`` the arrays and fact sets the figures need.
+    Parameters
+    ----------
+    train, test : np.ndarray
+        1-D real log returns before and after the time split.
+    synthetic : dict
+        Generator name -> ``[N, window]`` log returns.
+    gru : TrainSettings, optional
+        Settings of the GRU scores; ``max_windows`` overrides its field.
+
+    Returns
+    -------
+    results, context
+        ``results`` is what ``metrics.json`` holds; ``context`` the arrays and
+        fact sets the figures need.
     """
-    from tqdm import tqdm
-
-    from data.windows import windows_view
-    from evaluation import scores
-    from evaluation.compare import compare_facts, curves, stylized_facts
-
     train_w = windows_view(train, window, stride)
     has_test = len(test) >= window
     test_w = windows_view(test, window, stride) if has_test else None
-    scale = float(np.std(train))
     facts_train = stylized_facts(train_w)
     facts_test = stylized_facts(test_w) if has_test else None
     gens: dict[str, dict] = {}
     facts_synth = {}
     for name, x in synthetic.items():
         f = facts_synth[name] = stylized_facts(x)
+        mem = None
+        if has_test:  # every training window (stride 1), or a copy shifted by a step is missed
+            mem = scores.memorization(
+                x, windows_view(train, window, 1), windows_view(test, window, 1), max_windows
+            )
         gens[name] = {
             "n_paths": int(len(x)),
             "in_sample": compare_facts(facts_train, f),
             "out_of_sample": compare_facts(facts_test, f) if has_test else None,
-            # Memorization needs every training window (stride 1), or a shifted copy is missed.
-            "memorization": scores.memorization(
-                x, windows_view(train, window, 1), windows_view(test, window, 1), max_windows
-            )
-            if has_test
-            else None,
+            "memorization": mem,
             "curves": curves(f),
         }
-    reference: dict = {
-        "heldout_vs_train": compare_facts(facts_train, facts_test) if has_test else None
-    }
+    held = compare_facts(facts_train, facts_test) if has_test else None
+    reference: dict = {"heldout_vs_train": held}
     if not fast:
-        st = scores.TrainSettings(max_windows=max_windows)
-        tasks = [(n, s) for n in [*synthetic, "(real reference)"] for s in seeds]
-        disc: dict = {}
-        pred: dict = {}
-        for name, seed in tqdm(tasks, desc="GRU scores", disable=not progress, file=sys.stderr):
-            tests = {"in_sample": train_w, **({"out_of_sample": test_w} if has_test else {})}
-            if name in synthetic:
-                x = synthetic[name]
-                disc.setdefault((name, "in_sample"), []).append(
-                    scores.discriminative_score(train_w, x, seed, scale, st)
-                )
-                if has_test:
-                    disc.setdefault((name, "out_of_sample"), []).append(
-                        scores.discriminative_score(test_w, x, seed, scale, st)
-                    )
-                for split, v in scores.predictive_score(x, tests, seed, scale, st).items():
-                    pred.setdefault((name, split), []).append(v)
-            else:  # what real data scores: held-out vs training windows, and a GRU trained on real data
-                if has_test:
-                    disc.setdefault((name, "in_sample"), []).append(
-                        scores.discriminative_score(train_w, test_w, seed, scale, st)
-                    )
-                for split, v in scores.predictive_score(train_w, tests, seed, scale, st).items():
-                    pred.setdefault((name, split), []).append(v)
-        for (name, split), v in disc.items():
-            target = reference["heldout_vs_train"] if name not in synthetic else gens[name][split]
-            target["discriminative"] = scores.mean_std(v)
-        for (name, split), v in pred.items():
-            if name in synthetic:
-                gens[name][split]["predictive_mae"] = scores.mean_std(v)
-            else:
-                reference.setdefault("predictive_real_trained", {})[split] = scores.mean_std(v)
-    results = {
-        "real": {
-            "train": {
-                "n_returns": int(len(train)),
-                "n_windows": int(len(train_w)),
-                "curves": curves(facts_train),
-            },
-            "test": {
-                "n_returns": int(len(test)),
-                "n_windows": int(len(test_w)),
-                "curves": curves(facts_test),
-            }
-            if has_test
-            else None,
-        },
-        "generators": gens,
-        "reference": reference,
-    }
+        settings = replace(gru or TrainSettings(), max_windows=max_windows)
+        _gru_scores(train, train_w, test_w, synthetic, gens, reference, seeds, settings, progress)
+    real = {"train": _real_info(train, train_w, facts_train), "test": None}
+    if has_test:
+        real["test"] = _real_info(test, test_w, facts_test)
+    results = {"real": real, "generators": gens, "reference": reference}
     context = {
         "train": train,
         "train_w": train_w,
-        "scale": scale,
+        "scale": float(np.std(train)),
         "synthetic": synthetic,
         "facts_train": facts_train,
         "facts_test": facts_test,
         "facts_synth": facts_synth,
     }
     return results, context
+
+
+def _real_info(series: np.ndarray, windows: np.ndarray, facts) -> dict:
+    return {"n_returns": int(len(series)), "n_windows": int(len(windows)), "curves": curves(facts)}
+
+
+def _gru_scores(train, train_w, test_w, synthetic, gens, reference, seeds, st, progress) -> None:
+    """Discriminative and predictive scores over seeds, written into ``gens`` and ``reference``.
+
+    Besides each generator, the real data scores itself: held-out windows
+    against training windows (how far apart two real periods are) and a GRU
+    trained on real training windows (the forecast error to beat).
+    """
+    scale = float(np.std(train))  # one input scale for every model: volatility errors show
+    tests = (
+        {"in_sample": train_w}
+        if test_w is None
+        else {"in_sample": train_w, "out_of_sample": test_w}
+    )
+    disc: dict[tuple[str, str], list[float]] = defaultdict(list)
+    pred: dict[tuple[str, str], list[float]] = defaultdict(list)
+    real_key = "(real)"
+    tasks = [(name, seed) for name in [*synthetic, real_key] for seed in seeds]
+    for name, seed in tqdm(tasks, desc="GRU scores", disable=not progress, file=sys.stderr):
+        if name == real_key:
+            if test_w is not None:
+                disc[name, "in_sample"].append(
+                    scores.discriminative_score(train_w, test_w, seed, scale, st)
+                )
+            fitted_on = train_w
+        else:
+            for split, real_w in tests.items():
+                disc[name, split].append(
+                    scores.discriminative_score(real_w, synthetic[name], seed, scale, st)
+                )
+            fitted_on = synthetic[name]
+        for split, v in scores.predictive_score(fitted_on, tests, seed, scale, st).items():
+            pred[name, split].append(v)
+    for (name, split), v in disc.items():
+        target = reference["heldout_vs_train"] if name == real_key else gens[name][split]
+        target["discriminative"] = scores.mean_std(v)
+    for (name, split), v in pred.items():
+        if name == real_key:
+            reference.setdefault("predictive_real_trained", {})[split] = scores.mean_std(v)
+        else:
+            gens[name][split]["predictive_mae"] = scores.mean_std(v)
 
 
 def figure_list(ctx: dict) -> list[tuple[str, object]]:
@@ -277,9 +288,6 @@ def figure_list(ctx: dict) -> list[tuple[str, object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import torch
-
-    threads = torch.get_num_threads()
     start = time.perf_counter()
     try:
         args, s = build_parser().parse(argv)
@@ -287,52 +295,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ScalodiffError("--seeds needs at least one integer, e.g. --seeds 0 1 2")
         if args.max_windows < 5:
             raise ScalodiffError(f"--max-windows must be at least 5, got {args.max_windows}")
+        window = s["WINDOW_SIZE"]
         out = Path(args.out) if args.out else Path(s["OUTPUT_DIR"]) / "evaluation"
-        synthetic = load_synthetic(args.synthetic, args.labels, s["WINDOW_SIZE"])
-        train, test = load_real(s["CSV_PATH"], s["COLUMN"], s["TRAIN_FRAC"])
-        if len(train) < s["WINDOW_SIZE"]:
+        synthetic = load_synthetic(args.synthetic, args.labels, window)
+        source, note = data_source(s)  # the same fallback as train.py when CSV_PATH is missing
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        train, test = load_real(source, s["COLUMN"], s["TRAIN_FRAC"])
+        if len(train) < window:
             raise ScalodiffError(
-                f"{s['CSV_PATH']}: the training part has {len(train)} returns, fewer than --window {s['WINDOW_SIZE']}; use a longer series or a smaller --window"
+                f"{source}: the training part has {len(train)} returns, fewer than --window "
+                f"{window}; use a longer series, a smaller --window or a larger --train-frac"
             )
-        if len(test) < s["WINDOW_SIZE"]:
+        if len(test) < window:
             print(
-                f"note: the held-out part has {len(test)} returns < --window; out-of-sample metrics and memorization are skipped",
+                f"note: the held-out part has {len(test)} returns < --window {window}; "
+                "out-of-sample metrics and memorization are skipped",
                 file=sys.stderr,
             )
-        # The GRUs are tiny and sequential: extra threads only add overhead on a shared machine.
-        torch.set_num_threads(1)
         results, ctx = evaluate(
-            train,
-            test,
-            synthetic,
-            s["WINDOW_SIZE"],
-            s["STRIDE"],
-            args.seeds,
-            args.fast,
-            args.max_windows,
-            progress=not args.no_progress,
-        )
+            train, test, synthetic, window, s["STRIDE"], args.seeds, args.fast,
+            args.max_windows, progress=not args.no_progress,
+        )  # fmt: skip
     except ScalodiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    finally:
-        torch.set_num_threads(threads)
-    results = {
-        "settings": {
-            "real": s["CSV_PATH"],
-            "column": s["COLUMN"],
-            "window": s["WINDOW_SIZE"],
-            "stride": s["STRIDE"],
-            "train_frac": s["TRAIN_FRAC"],
-            "seeds": list(args.seeds),
-            "fast": args.fast,
-            "max_windows": args.max_windows,
-            "files": dict(zip(synthetic, args.synthetic, strict=True)),
-        },
-        **results,
+    settings = {
+        "real": source,
+        "column": s["COLUMN"],
+        "window": window,
+        "stride": s["STRIDE"],
+        "train_frac": s["TRAIN_FRAC"],
+        "seeds": list(args.seeds),
+        "fast": args.fast,
+        "max_windows": args.max_windows,
+        "files": dict(zip(synthetic, args.synthetic, strict=True)),
     }
-    from evaluation.report import format_table, write_report
-
+    results = {"settings": settings, **results}
     out.mkdir(parents=True, exist_ok=True)
     report, notes = write_report(out / "report.html", results, figure_list(ctx))
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -340,8 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for split in ("in_sample", "out_of_sample"):
         if any(g.get(split) for g in results["generators"].values()):
             print(format_table(results, split) + "\n")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    for line in notes:
+        print(f"note: {line}", file=sys.stderr)
     print(f"wrote {out / 'metrics.json'} and {report} in {results['wall_time_s']} s")
     return 0
 

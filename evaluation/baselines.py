@@ -23,7 +23,10 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from data.readers import load_prices
+from data.returns import log_returns, split_by_time
 from utils.errors import EXIT_USER_ERROR, ScalodiffError
+from utils.paths_io import write_paths
 
 
 class Generator(Protocol):
@@ -242,9 +245,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def train_returns_from_source(source: str, column: str, train_frac: float) -> np.ndarray:
     """Log returns of the first ``train_frac`` of a price source (by time), via the data layer."""
-    from data.readers import load_prices
-    from data.returns import log_returns, split_by_time
-
     if not 0 < train_frac <= 1:
         raise ScalodiffError(f"--train-frac must be in (0, 1], got {train_frac}")
     prices = load_prices(source, column=column)
@@ -255,8 +255,6 @@ def train_returns_from_source(source: str, column: str, train_frac: float) -> np
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        from utils.paths_io import write_paths
-
         train = train_returns_from_source(args.data, args.column, args.train_frac)
         gen = fit_baseline(args.name, train)
         paths = gen.sample(args.n, args.length, seed=args.seed)

@@ -119,13 +119,19 @@ def compare_facts(real: Facts, synth: Facts) -> dict[str, float]:
     out["acf_abs_dist"] = m.curve_distance(real.acf_abs, synth.acf_abs)
     out["acf_sq_dist"] = m.curve_distance(real.acf_sq, synth.acf_sq)
     out["leverage_dist"] = m.curve_distance(real.leverage, synth.leverage)
-    out["hurst_real"] = float(np.nanmean(real.hurst))
-    out["hurst_synth"] = float(np.nanmean(synth.hurst))
+    out["hurst_real"] = _nanmean(real.hurst)
+    out["hurst_synth"] = _nanmean(synth.hurst)
     out["hurst_dist"] = m.distribution_distance(real.hurst, synth.hurst)
     out["spectral_r_dist"] = m.rms_distance(real.logper_r, synth.logper_r)
     out["spectral_abs_dist"] = m.rms_distance(real.logper_abs, synth.logper_abs)
     out["agg_kurtosis_dist"] = m.curve_distance(real.agg_kurtosis, synth.agg_kurtosis)
     return {k: float(v) for k, v in out.items()}
+
+
+def _nanmean(x: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none, e.g. L < 36."""
+    finite = x[np.isfinite(x)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def compare(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:

@@ -211,11 +211,11 @@ def hurst_dfa(x: np.ndarray, min_scale: int = 8, n_scales: int = 6) -> np.ndarra
     log-spaced scales from ``min_scale`` to :math:`L/4`.
     White noise gives :math:`H \approx 0.5`; persistent series give :math:`H > 0.5`.
     Pass ``|r|`` to measure long memory of volatility. Returns shape ``[N]``;
-    windows with :math:`L < 4\cdot\text{min\_scale}` or constant input get NaN.
+    windows with :math:`L/4 \le \text{min\_scale}` or constant input get NaN.
     """
     v = _as_windows(x)
     n, length = v.shape
-    if length < 4 * min_scale:
+    if length // 4 <= min_scale:  # fewer than two scales: no slope to fit
         return np.full(n, np.nan)
     profile = np.cumsum(v - v.mean(axis=1, keepdims=True), axis=1)
     scales = np.unique(np.round(np.geomspace(min_scale, length // 4, n_scales)).astype(int))

@@ -11,7 +11,8 @@ is easy to tell apart, as it should be.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,22 @@ class TrainSettings:
     batch: int = BATCH
     lr: float = LR
     max_windows: int = MAX_WINDOWS
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the caller's setting.
+
+    These GRUs are tiny and step through time sequentially: a second thread
+    buys almost nothing, and on a loaded machine thread contention made them
+    several times slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _fit(model: nn.Module, x: torch.Tensor, loss_fn, s: TrainSettings, g: torch.Generator) -> None:
@@ -108,7 +125,7 @@ def discriminative_score(
     perm = torch.from_numpy(rng.permutation(2 * n))
     n_train = int(0.8 * 2 * n)
     tr, te = perm[:n_train], perm[n_train:]
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         model = _GRU(s.hidden)
@@ -152,7 +169,7 @@ def predictive_score(
     if scale is None:
         scale = float(np.std(next(iter(tests.values()))))
     x = _features(_subsample(train, s.max_windows, rng), scale)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         model = _GRU(s.hidden)

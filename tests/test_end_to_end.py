@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,13 @@ def test_every_sampler_gives_finite_paths(tmp_path: Path, tiny, sampler: str) ->
 
 
 def test_resume_continues_to_the_same_step_and_weights(tmp_path: Path, tiny) -> None:
-    straight = tiny(MAX_STEPS=6, CHECKPOINT_EVERY=3, SAVE_DIR=tmp_path / "a")
-    assert train.main([*straight, "--data", "sp500", "--run-name", "r"]) == 0
-    # A run stopped at step 3 (as a kill after the checkpoint would), then resumed.
-    first = tiny(MAX_STEPS=3, CHECKPOINT_EVERY=3, SAVE_DIR=tmp_path / "b")
-    assert train.main([*first, "--data", "sp500", "--run-name", "r"]) == 0
-    resumed = tiny(MAX_STEPS=6, SAVE_DIR=tmp_path / "b")
-    assert train.main([*resumed, "--resume"]) == 0
+    # MAX_MINUTES is far away so the learning-rate schedule follows the step count alone.
+    flags = tiny(MAX_STEPS=6, CHECKPOINT_EVERY=3, KEEP_CHECKPOINTS=5, MAX_MINUTES=1000)
+    assert train.main([*flags, "--data", "sp500", "--save-dir", str(tmp_path / "a"), "--run-name", "r"]) == 0
+    assert train.main([*flags, "--data", "sp500", "--save-dir", str(tmp_path / "b"), "--run-name", "r"]) == 0
+    # As if killed between steps 3 and 6: only the step-3 checkpoint survives.
+    shutil.rmtree(tmp_path / "b" / "r" / "step-000006")
+    assert train.main([*flags, "--save-dir", str(tmp_path / "b"), "--resume"]) == 0
     a = ckpt.list_checkpoints(tmp_path / "a" / "r")[-1]
     b = ckpt.list_checkpoints(tmp_path / "b" / "r")[-1]
     assert a.name == b.name == "step-000006"

@@ -161,7 +161,7 @@ class SettingsParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.flag_to_setting: dict[str, str] = {}
-        self._defaults = config_defaults()
+        self._config_values = config_defaults()
         self.add_argument(
             "--set",
             metavar="NAME=VALUE",
@@ -172,7 +172,7 @@ class SettingsParser(argparse.ArgumentParser):
 
     def add_setting(self, flag: str, setting: str, help: str, **kwargs: Any) -> None:
         """Add ``flag`` overriding config.py's ``setting``; the help names both."""
-        current = self._defaults.get(setting)
+        current = self._config_values.get(setting)
         shown = "from the preset" if current is None else repr(current)
         self.add_argument(
             flag,
@@ -196,7 +196,7 @@ class SettingsParser(argparse.ArgumentParser):
             raise ScalodiffError(
                 f"unknown argument {flag}{_did_you_mean(flag, options)} (see --help)"
             )
-        settings = dict(self._defaults)
+        settings = dict(self._config_values)
         self.explicit: set[str] = set()
         for item in args.set:
             if "=" not in item:
