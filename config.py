@@ -10,16 +10,24 @@ presets (models/presets.py) size the model and the transform for the hardware.
 CSV_PATH = "data/eurusd.csv"  # price file (CSV, Parquet, HistData) or a built-in name (sp500, nasdaq, ...); when the file is missing the built-in S&P 500 is used
 COLUMN = "Close"  # price column, matched case-insensitively; not needed for one-column files; HistData: close (M1) / mid (ticks) by default
 WINDOW_SIZE = 256  # returns per training window = length of generated paths
-STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
-TRAIN_FRAC = 0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
+STRIDE = (
+    1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
+)
+TRAIN_FRAC = (
+    0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
+)
 MAX_MISSING_FRAC = 0.01  # missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
-RETURN_POWER = 1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
+RETURN_POWER = (
+    1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
+)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
 # ---------------------------------------------------------------- scalogram
 TRANSFORM_MODE = None  # "signed" (real Morlet), "complex" (complex Morlet, 2 channels) or "magnitude" (|W|, approximate inverse)
 WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.0" for complex
-SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
+SCALES = (
+    None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
+)
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse

@@ -2,13 +2,12 @@
 
     python evaluate.py --real sp500 --synthetic outputs/paths.npy gaussian.npy garch.npy
 
-Each ``--synthetic`` file (``.npy``, ``.csv`` or ``.parquet`` as written by
-``generate.py`` or ``python -m evaluation.baselines``) is one generator; any
-generator plugs in by writing such a file. The real series is split by time
-as training does (``--train-frac``): every metric is reported in-sample
-(against the training windows) and out-of-sample (against the held-out
-windows). Writes ``metrics.json`` and a self-contained ``report.html`` to
-``--out`` and prints the tables.
+Each --synthetic file (.npy, .csv or .parquet, as written by generate.py or by
+python -m evaluation.baselines) is one generator: any generator plugs in by
+writing such a file. The real series is split by time as training splits it
+(--train-frac); every metric is reported in-sample (against the training
+windows) and out-of-sample (against the held-out windows). Writes
+metrics.json and a self-contained report.html to --out and prints the tables.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ def build_parser() -> SettingsParser:
     p.add_setting(
         "--real",
         "CSV_PATH",
-        "real prices: a CSV/Parquet/HistData file or a built-in name (sp500, nasdaq, wti)",
+        "real prices: a CSV/Parquet/HistData file or a built-in name (sp500, nasdaq, wti); the shipped default falls back to sp500 when missing, as in train.py",
     )
     p.add_setting("--column", "COLUMN", "price column of the real file")
     p.add_setting(
@@ -163,7 +163,7 @@ def evaluate(
     fast: bool = False,
     max_windows: int = 1000,
     progress: bool = True,
-    gru: TrainSettings | None = None,
+    gru: tuple[TrainSettings, TrainSettings] | None = None,
 ) -> tuple[dict, dict]:
     """Every metric of every generator against the real training and held-out windows.
 
@@ -173,8 +173,10 @@ def evaluate(
         1-D real log returns before and after the time split.
     synthetic : dict
         Generator name -> ``[N, window]`` log returns.
-    gru : TrainSettings, optional
-        Settings of the GRU scores; ``max_windows`` overrides its field.
+    gru : (TrainSettings, TrainSettings), optional
+        Settings of the discriminative and predictive GRUs (default:
+        :data:`evaluation.scores.DISCRIMINATIVE`, :data:`~evaluation.scores.PREDICTIVE`);
+        ``max_windows`` overrides their field.
 
     Returns
     -------
@@ -203,15 +205,20 @@ def evaluate(
             "memorization": mem,
             "curves": curves(f),
         }
+    notes: list[str] = []
     held = compare_facts(facts_train, facts_test) if has_test else None
     reference: dict = {"heldout_vs_train": held}
     if not fast:
-        settings = replace(gru or TrainSettings(), max_windows=max_windows)
-        _gru_scores(train, train_w, test_w, synthetic, gens, reference, seeds, settings, progress)
+        disc, pred = gru or (scores.DISCRIMINATIVE, scores.PREDICTIVE)
+        disc, pred = (replace(t, max_windows=max_windows) for t in (disc, pred))
+        purge = -(-window // stride)  # rows of sliding windows this close share returns
+        scale = float(np.std(train))  # one input scale for every model: volatility errors show
+        how = (disc, pred, purge, scale)
+        _gru_scores(train_w, test_w, synthetic, gens, reference, seeds, how, progress, notes)
     real = {"train": _real_info(train, train_w, facts_train), "test": None}
     if has_test:
         real["test"] = _real_info(test, test_w, facts_test)
-    results = {"real": real, "generators": gens, "reference": reference}
+    results = {"real": real, "generators": gens, "reference": reference, "notes": notes}
     context = {
         "train": train,
         "train_w": train_w,
@@ -228,37 +235,47 @@ def _real_info(series: np.ndarray, windows: np.ndarray, facts) -> dict:
     return {"n_returns": int(len(series)), "n_windows": int(len(windows)), "curves": curves(facts)}
 
 
-def _gru_scores(train, train_w, test_w, synthetic, gens, reference, seeds, st, progress) -> None:
+def _disc(notes: list[str], *args, **kwargs) -> float:
+    """A discriminative score, or NaN with a note when there are too few windows for one."""
+    try:
+        return scores.discriminative_score(*args, **kwargs)
+    except scores.TooFewWindows as exc:
+        if str(exc) not in notes:
+            notes.append(str(exc))
+        return float("nan")
+
+
+def _gru_scores(train_w, test_w, synthetic, gens, reference, seeds, how, progress, notes) -> None:
     """Discriminative and predictive scores over seeds, written into ``gens`` and ``reference``.
 
-    Besides each generator, the real data scores itself: held-out windows
-    against training windows (how far apart two real periods are) and a GRU
-    trained on real training windows (the forecast error to beat).
+    In-sample, the classifier splits the training windows in purged time
+    blocks (see :func:`evaluation.scores.split_rows`); out-of-sample it is
+    trained on training-period windows and tested on held-out windows. Besides
+    each generator, the real data scores itself: held-out windows as if they
+    were a generator (how far apart two real periods are) and a forecaster
+    trained on real training windows (the error to beat).
     """
-    scale = float(np.std(train))  # one input scale for every model: volatility errors show
-    tests = (
-        {"in_sample": train_w}
-        if test_w is None
-        else {"in_sample": train_w, "out_of_sample": test_w}
-    )
+    disc_st, pred_st, purge, scale = how
+    tests = {"in_sample": train_w}
+    if test_w is not None:
+        tests["out_of_sample"] = test_w
     disc: dict[tuple[str, str], list[float]] = defaultdict(list)
     pred: dict[tuple[str, str], list[float]] = defaultdict(list)
     real_key = "(real)"
     tasks = [(name, seed) for name in [*synthetic, real_key] for seed in seeds]
     for name, seed in tqdm(tasks, desc="GRU scores", disable=not progress, file=sys.stderr):
+        d = partial(_disc, notes, train_w, seed=seed, scale=scale, settings=disc_st)
         if name == real_key:
             if test_w is not None:
-                disc[name, "in_sample"].append(
-                    scores.discriminative_score(train_w, test_w, seed, scale, st)
-                )
+                disc[name, "in_sample"].append(d(test_w, real_purge=purge, synth_purge=purge))
             fitted_on = train_w
         else:
-            for split, real_w in tests.items():
-                disc[name, split].append(
-                    scores.discriminative_score(real_w, synthetic[name], seed, scale, st)
-                )
-            fitted_on = synthetic[name]
-        for split, v in scores.predictive_score(fitted_on, tests, seed, scale, st).items():
+            x = synthetic[name]
+            disc[name, "in_sample"].append(d(x, real_purge=purge))
+            if test_w is not None:
+                disc[name, "out_of_sample"].append(d(x, real_test=test_w))
+            fitted_on = x
+        for split, v in scores.predictive_score(fitted_on, tests, seed, scale, pred_st).items():
             pred[name, split].append(v)
     for (name, split), v in disc.items():
         target = reference["heldout_vs_train"] if name == real_key else gens[name][split]
@@ -297,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ScalodiffError(f"--max-windows must be at least 5, got {args.max_windows}")
         window = s["WINDOW_SIZE"]
         out = Path(args.out) if args.out else Path(s["OUTPUT_DIR"]) / "evaluation"
+        try:  # fail now, not after minutes of scoring
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ScalodiffError(
+                f"--out {out}: cannot create the folder ({exc.strerror})"
+            ) from None
         synthetic = load_synthetic(args.synthetic, args.labels, window)
         source, note = data_source(s)  # the same fallback as train.py when CSV_PATH is missing
         if note:
@@ -332,14 +355,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "files": dict(zip(synthetic, args.synthetic, strict=True)),
     }
     results = {"settings": settings, **results}
-    out.mkdir(parents=True, exist_ok=True)
     report, notes = write_report(out / "report.html", results, figure_list(ctx))
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     (out / "metrics.json").write_text(json.dumps(_clean(results), indent=1), encoding="utf-8")
     for split in ("in_sample", "out_of_sample"):
         if any(g.get(split) for g in results["generators"].values()):
             print(format_table(results, split) + "\n")
-    for line in notes:
+    for line in [*results["notes"], *notes]:
         print(f"note: {line}", file=sys.stderr)
     print(f"wrote {out / 'metrics.json'} and {report} in {results['wall_time_s']} s")
     return 0

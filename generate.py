@@ -13,6 +13,7 @@ prints how the generated returns compare with the training data.
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 from pathlib import Path
@@ -38,16 +39,43 @@ from utils.settings import SettingsParser
 def build_parser() -> SettingsParser:
     """The command line: each flag overrides one config.py setting."""
     p = SettingsParser(prog="generate.py", description=__doc__)
-    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint or run folder (default: the newest under SAVE_DIR)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="checkpoint or run folder (default: the newest under SAVE_DIR)",
+    )
     p.add_setting("--save-dir", "SAVE_DIR", "where to look for the newest checkpoint")
     p.add_setting("--n", "N_SAMPLES", "number of paths", type=int)
-    p.add_setting("--sampler", "SAMPLER", "dpm (DPM-Solver++), unipc, ddim or ddpm (default: the checkpoint's)")
-    p.add_setting("--steps", "SAMPLING_STEPS", "solver steps (default: dpm 25, unipc 20, ddim 50, ddpm all)", type=int)
+    p.add_setting(
+        "--sampler",
+        "SAMPLER",
+        "dpm (DPM-Solver++), unipc, ddim or ddpm (default: the checkpoint's)",
+    )
+    p.add_setting(
+        "--steps",
+        "SAMPLING_STEPS",
+        "solver steps (default: dpm 25, unipc 20, ddim 50, ddpm all)",
+        type=int,
+    )
     p.add_setting("--seed", "SEED", "seed; path i uses a seed derived from (seed, i)", type=int)
-    p.add_setting("--batch-size", "SAMPLE_BATCH", "paths per denoising batch (does not change the paths)", type=int)
-    p.add_setting("--start-price", "START_PRICE", "first price of every path (default: last training price)", type=float)
+    p.add_setting(
+        "--batch-size",
+        "SAMPLE_BATCH",
+        "paths per denoising batch (does not change the paths)",
+        type=int,
+    )
+    p.add_setting(
+        "--start-price",
+        "START_PRICE",
+        "first price of every path (default: last training price)",
+        type=float,
+    )
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
-    p.add_argument("--out", metavar="FILE", help="paths file: .csv, .parquet or .npy (default: OUTPUT_DIR/<run>-<step>-seed<S>.csv)")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="paths file: .csv, .parquet or .npy (default: OUTPUT_DIR/<run>-<step>-seed<S>.csv)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="figure file (default: next to --out, .png)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -61,10 +89,25 @@ def main(argv: list[str] | None = None) -> int:
     except ScalodiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = exc.filename or "a file"
+        print(
+            f"error: out of disk space writing {where}; free space or choose --out on a disk with room",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def sample_returns(
-    loaded: dict[str, Any], n: int, sampler_name: str, steps: int, seed: int, batch: int, device: torch.device
+    loaded: dict[str, Any],
+    n: int,
+    sampler_name: str,
+    steps: int,
+    seed: int,
+    batch: int,
+    device: torch.device,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms."""
     transform = Scalogram.from_json(loaded["transform"])
@@ -75,7 +118,9 @@ def sample_returns(
     images, returns = [], []
     with tqdm(total=-(-n // batch) * steps, unit="step", desc=f"{sampler_name}-{steps}") as bar:
         for lo in range(0, n, batch):
-            s = sample(unet, sampler, seeds[lo : lo + batch], steps, device, on_step=lambda: bar.update(1))
+            s = sample(
+                unet, sampler, seeds[lo : lo + batch], steps, device, on_step=lambda: bar.update(1)
+            )
             z = transform.inverse(s.double()).cpu().numpy()
             returns.append(normalizer.inverse(z))
             images.append(s.cpu())
@@ -95,7 +140,9 @@ def generate(argv: list[str] | None = None) -> int:
         steps = default_steps(sampler_name, loaded["scheduler_config"]["num_train_timesteps"])
     if settings["DEVICE"] == "cuda" and not torch.cuda.is_available():
         raise ScalodiffError("setting DEVICE is 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    device = torch.device("cuda" if settings["DEVICE"] != "cpu" and torch.cuda.is_available() else "cpu")
+    device = torch.device(
+        "cuda" if settings["DEVICE"] != "cpu" and torch.cuda.is_available() else "cpu"
+    )
     real = loaded["real_returns"]
     start_price = settings["START_PRICE"] or float(run.get("LAST_TRAIN_PRICE") or 100.0)
     out = Path(args.out) if args.out else (
@@ -104,24 +151,40 @@ def generate(argv: list[str] | None = None) -> int:
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
     for target in (out, plot):
         if target is not None and target.exists() and not args.overwrite:
-            raise ScalodiffError(f"{target} exists; pass --overwrite to replace it or choose another --out/--plot")
+            raise ScalodiffError(
+                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
+            )
 
-    print(f"checkpoint {step_dir} (step {loaded['step']}); {settings['N_SAMPLES']} paths with {sampler_name}, {steps} steps on {device}")
+    print(
+        f"checkpoint {step_dir} (step {loaded['step']}); {settings['N_SAMPLES']} paths with {sampler_name}, {steps} steps on {device}"
+    )
     t0 = time.perf_counter()
     returns, images = sample_returns(
-        loaded, settings["N_SAMPLES"], sampler_name, steps, settings["SEED"], settings["SAMPLE_BATCH"], device
+        loaded,
+        settings["N_SAMPLES"],
+        sampler_name,
+        steps,
+        settings["SEED"],
+        settings["SAMPLE_BATCH"],
+        device,
     )
     seconds = time.perf_counter() - t0
     write_paths(out, returns, start_price=start_price, overwrite=args.overwrite)
-    print(f"wrote {out} ({returns.shape[0]} paths x {returns.shape[1]} steps) in {seconds:.1f} s ({seconds / len(returns) * 1000:.0f} ms/path)")
+    print(
+        f"wrote {out} ({returns.shape[0]} paths x {returns.shape[1]} steps) in {seconds:.1f} s ({seconds / len(returns) * 1000:.0f} ms/path)"
+    )
 
     length = returns.shape[1]
-    real_windows = windows_view(real, length, max(1, length // 4)) if len(real) >= length else real[None, :]
+    real_windows = (
+        windows_view(real, length, max(1, length // 4)) if len(real) >= length else real[None, :]
+    )
     print(format_summary(quick_summary(real_windows, returns)))
     if plot is not None:
         transform = Scalogram.from_json(loaded["transform"])
         normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
-        real_z = torch.from_numpy(np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64))
+        real_z = torch.from_numpy(
+            np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64)
+        )
         plot_generation(
             plot, real_windows, returns, transform.forward(real_z).float(), images,
             start_price=start_price, title=f"{step_dir.parent.name} / {step_dir.name}: {sampler_name}-{steps}",

@@ -10,13 +10,19 @@ returns are turned into scalograms on the training device, noised at a random
 diffusion time, and the UNet learns to predict v (or the noise). AdamW with
 warmup and cosine decay, gradient clipping, an EMA of the weights for sampling,
 atomic checkpoints every CHECKPOINT_EVERY steps and at the end.
+
+Testing hook: with the environment variable SCALODIFF_DUMP_WEIGHTS=DIR set, every
+process writes its final raw weights to DIR/rank<R>.safetensors (tests check that
+data-parallel ranks end with identical weights). Unset, nothing is written.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import errno
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +32,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from data.builtin import list_datasets
@@ -41,12 +48,19 @@ from utils.seeding import derive_seed
 from utils.settings import SettingsParser, apply_preset, data_source
 
 STOP_SETTINGS = ("EPOCHS", "MAX_STEPS", "MAX_MINUTES")
+# The transform's per-row scales are fitted on at most this many windows, evenly spaced
+# over the training part. Stride-1 windows of a long series overlap almost entirely, so
+# more add nothing to a root mean square, while fitting on all 8 M windows of 10 M minute
+# bars took float64 copies of every window (16 GiB) and many minutes.
+FIT_WINDOWS = 65_536
 
 
 def build_parser() -> SettingsParser:
     """The command line: each flag overrides one config.py setting."""
     p = SettingsParser(prog="train.py", description=__doc__)
-    p.add_setting("--data", "CSV_PATH", "price file (CSV, Parquet, HistData) or built-in dataset name")
+    p.add_setting(
+        "--data", "CSV_PATH", "price file (CSV, Parquet, HistData) or built-in dataset name"
+    )
     p.add_setting("--column", "COLUMN", "price column (case-insensitive)")
     p.add_setting("--preset", "PRESET", "model size: cpu, gpu, seed (the reference) or auto")
     p.add_setting("--save-dir", "SAVE_DIR", "folder that holds the runs")
@@ -60,7 +74,9 @@ def build_parser() -> SettingsParser:
     p.add_setting("--checkpoint-every", "CHECKPOINT_EVERY", "save every N steps", type=int)
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
     p.add_setting("--seed", "SEED", "random seed", type=int)
-    p.add_argument("--run-name", help="name of the run folder under SAVE_DIR (default: time and data)")
+    p.add_argument(
+        "--run-name", help="name of the run folder under SAVE_DIR (default: time and data)"
+    )
     p.add_argument(
         "--resume",
         nargs="?",
@@ -68,7 +84,9 @@ def build_parser() -> SettingsParser:
         metavar="DIR",
         help="continue a run from its newest checkpoint: the newest run under SAVE_DIR, or DIR",
     )
-    p.add_argument("--list-datasets", action="store_true", help="list the built-in datasets and exit")
+    p.add_argument(
+        "--list-datasets", action="store_true", help="list the built-in datasets and exit"
+    )
     return p
 
 
@@ -87,8 +105,8 @@ def prepare_data(settings: dict[str, Any], normalizer_json: dict | None) -> dict
         print(note)
     prices = load_prices(source, settings["COLUMN"], max_missing_frac=settings["MAX_MISSING_FRAC"])
     returns = log_returns(prices.values)
+    check_length(len(returns), settings["WINDOW_SIZE"], prices.source, settings["TRAIN_FRAC"])
     train, _held_out = split_by_time(returns, settings["TRAIN_FRAC"])
-    check_length(len(train), settings["WINDOW_SIZE"], prices.source)
     if normalizer_json is None:
         normalizer = ReturnNormalizer(power=settings["RETURN_POWER"], clip=settings["RETURN_CLIP"])
         normalizer.fit(train)
@@ -113,7 +131,7 @@ def make_transform(settings: dict[str, Any], windows: np.ndarray, saved: dict | 
         include_mean=settings["TRANSFORM_MODE"] != "magnitude",
         image_width=settings["IMAGE_SIZE"],
     )
-    return transform.fit(windows)
+    return transform.fit(windows[:: -(-len(windows) // FIT_WINDOWS)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         return train(argv)
     except ScalodiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = exc.filename or "a file"
+        print(
+            f"error: out of disk space writing {where}; free space or set SAVE_DIR (--save-dir) "
+            "to a disk with room",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -134,7 +162,9 @@ def train(argv: list[str] | None = None) -> int:
         return 0
 
     if args.resume:
-        run_dir, resume_from, settings = resume_run_dir(args.resume, settings, parser.explicit, STOP_SETTINGS)
+        run_dir, resume_from, settings = resume_run_dir(
+            args.resume, settings, parser.explicit, STOP_SETTINGS
+        )
     else:
         resume_from = None
     use_cpu = settings["DEVICE"] == "cpu" or not torch.cuda.is_available()
@@ -143,15 +173,30 @@ def train(argv: list[str] | None = None) -> int:
     mp = settings["MIXED_PRECISION"]
     if mp == "auto":
         mp = "bf16" if not use_cpu and torch.cuda.is_bf16_supported() else "no"
-    accel = Accelerator(cpu=use_cpu, mixed_precision=mp, gradient_accumulation_steps=settings["GRAD_ACCUM"])
+    accel = Accelerator(
+        cpu=use_cpu, mixed_precision=mp, gradient_accumulation_steps=settings["GRAD_ACCUM"]
+    )
     settings = apply_preset(settings, cuda_available=accel.device.type == "cuda")
     if resume_from is None:
-        # Every rank must agree on the folder: rank 0 names it (the time differs between processes).
-        name = broadcast_object_list([args.run_name or default_run_name(settings)])[0]
-        run_dir = new_run_dir(settings, name) if accel.is_main_process else Path(settings["SAVE_DIR"]) / name
+        # Every rank must agree on the folder: rank 0 names and creates it (the time differs
+        # between processes) and passes on its error too, so that no rank trains on alone.
+        name, problem = args.run_name or default_run_name(settings), None
+        if accel.is_main_process:
+            try:
+                new_run_dir(settings, name)
+            except ScalodiffError as exc:
+                problem = str(exc)
+        name, problem = broadcast_object_list([name, problem])
+        if problem is not None:
+            raise ScalodiffError(problem)
+        run_dir = Path(settings["SAVE_DIR"]) / name
 
     saved = ckpt.load_train_state(resume_from) if resume_from else None
-    saved_json = {n: ckpt.read_json(resume_from, f"{n}.json") for n in ("normalizer", "transform")} if resume_from else {}
+    saved_json = (
+        {n: ckpt.read_json(resume_from, f"{n}.json") for n in ("normalizer", "transform")}
+        if resume_from
+        else {}
+    )
     data = prepare_data(settings, saved_json.get("normalizer"))
     settings["LAST_TRAIN_PRICE"] = float(data["prices"].values[len(data["train_returns"])])
     windows = data["windows"]
@@ -160,20 +205,31 @@ def train(argv: list[str] | None = None) -> int:
     torch.manual_seed(settings["SEED"])  # same initial weights on every rank
     unet = build_unet(settings, transform.channels, transform.height, transform.width)
     noise_scheduler = build_noise_scheduler(settings)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=settings["LR"], weight_decay=settings["WEIGHT_DECAY"])
+    optimizer = torch.optim.AdamW(
+        unet.parameters(), lr=settings["LR"], weight_decay=settings["WEIGHT_DECAY"]
+    )
     ema = EMA(unet, settings["EMA_DECAY"])
     counters = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_s": 0.0, "samples": 0}
     if saved is not None:
         unet.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        ema.load_state_dict({"decay": settings["EMA_DECAY"], "step": saved["counters"]["step"], "shadow": saved["ema"]})
+        ema.load_state_dict(
+            {
+                "decay": settings["EMA_DECAY"],
+                "step": saved["counters"]["step"],
+                "shadow": saved["ema"],
+            }
+        )
         counters = saved["counters"]
     if accel.device.type == "cuda":
         unet = unet.to(memory_format=torch.channels_last)
     model, optimizer = accel.prepare(unet, optimizer)
     if settings["COMPILE"]:
         model = torch.compile(model)
-    ema_unet = copy.deepcopy(accel.unwrap_model(model)).to("cpu").eval()
+    # The plain UNet under the DDP and torch.compile wrappers: its state-dict keys have no
+    # "_orig_mod." prefix, so a checkpoint of a compiled run loads into a plain UNet (resume).
+    raw = accel.unwrap_model(model, keep_torch_compile=False)
+    ema_unet = copy.deepcopy(raw).to("cpu").eval()
 
     world, rank, device = accel.num_processes, accel.process_index, accel.device
     per_device = settings["BATCH_SIZE"]
@@ -181,7 +237,7 @@ def train(argv: list[str] | None = None) -> int:
     steps_per_epoch = len(windows) // global_batch // settings["GRAD_ACCUM"]
     if steps_per_epoch == 0:
         raise ScalodiffError(
-            f"{len(windows)} training windows are fewer than one step's {global_batch * settings['GRAD_ACCUM']}; "
+            f"{data['prices'].source}: {len(windows)} training windows are fewer than one step's {global_batch * settings['GRAD_ACCUM']}; "
             "lower BATCH_SIZE (--batch-size) or STRIDE, or use a longer series"
         )
     limits = [settings["EPOCHS"] * steps_per_epoch]
@@ -216,7 +272,7 @@ def train(argv: list[str] | None = None) -> int:
             run_dir, counters["step"], ema_unet, noise_scheduler, transform.to_json(),
             data["normalizer"].to_json(), settings, data["train_returns"],
             {
-                "model": accel.unwrap_model(model).state_dict(),
+                "model": raw.state_dict(),
                 "ema": ema.shadow,
                 "optimizer": optimizer.state_dict(),
                 "lr_scheduler": {},
@@ -225,7 +281,13 @@ def train(argv: list[str] | None = None) -> int:
             keep=settings["KEEP_CHECKPOINTS"],
         )  # fmt: skip
 
-    bar = tqdm(total=total_steps, initial=counters["step"], disable=not accel.is_main_process, unit="step")
+    limit = f"{total_steps} steps" + (
+        f" or {settings['MAX_MINUTES']:g} min" if settings["MAX_MINUTES"] else ""
+    )
+    bar = tqdm(
+        total=total_steps, initial=counters["step"], disable=not accel.is_main_process, unit="step",
+        desc=f"train (stops at {limit})", dynamic_ncols=True,
+    )  # fmt: skip
     start, elapsed0, smooth_loss = time.perf_counter(), counters["elapsed_s"], None
     last_saved = counters["step"] if saved is not None else -1
     perm = None
@@ -237,25 +299,38 @@ def train(argv: list[str] | None = None) -> int:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             for _ in range(settings["GRAD_ACCUM"]):
-                if perm is None or counters["batch_in_epoch"] >= steps_per_epoch * settings["GRAD_ACCUM"]:
+                if (
+                    perm is None
+                    or counters["batch_in_epoch"] >= steps_per_epoch * settings["GRAD_ACCUM"]
+                ):
                     if perm is not None:
                         counters["epoch"] += 1
                         counters["batch_in_epoch"] = 0
                     # The data order depends only on (SEED, epoch): a resumed run sees the same batches.
-                    g = torch.Generator().manual_seed(derive_seed(settings["SEED"], counters["epoch"]))
+                    g = torch.Generator().manual_seed(
+                        derive_seed(settings["SEED"], counters["epoch"])
+                    )
                     perm = torch.randperm(len(windows), generator=g).numpy()
                 b = counters["batch_in_epoch"]
                 idx = perm[b * global_batch : (b + 1) * global_batch][rank::world]
                 counters["batch_in_epoch"] += 1
                 x = torch.from_numpy(windows[np.sort(idx)]).to(device, non_blocking=True)
                 # Noise and times are a function of (SEED, step, rank, micro-batch): resumable exactly.
-                g = torch.Generator().manual_seed(derive_seed(settings["SEED"], counters["step"], rank, b))
+                g = torch.Generator().manual_seed(
+                    derive_seed(settings["SEED"], counters["step"], rank, b)
+                )
                 with torch.no_grad():
                     x0 = transform.forward(x)
                 noise = torch.randn(x0.shape, generator=g).to(device)
-                t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=g).to(device)
+                t = torch.randint(
+                    0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=g
+                ).to(device)
                 noisy = noise_scheduler.add_noise(x0, noise, t)
-                target = noise if settings["PREDICTION_TYPE"] == "epsilon" else noise_scheduler.get_velocity(x0, noise, t)
+                target = (
+                    noise
+                    if settings["PREDICTION_TYPE"] == "epsilon"
+                    else noise_scheduler.get_velocity(x0, noise, t)
+                )
                 with accel.accumulate(model), accel.autocast():
                     pred = model(noisy, t).sample
                     loss = torch.nn.functional.mse_loss(pred.float(), target)
@@ -264,23 +339,46 @@ def train(argv: list[str] | None = None) -> int:
                         accel.clip_grad_norm_(model.parameters(), settings["GRAD_CLIP"])
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
-            loss_value = accel.reduce(loss.detach(), "mean").item()
+            # One all-reduce carries the loss and the clock. Every rank then holds the same
+            # elapsed time, so all agree on the learning rate (which follows MAX_MINUTES) and on
+            # the step at which MAX_MINUTES stops the run: a rank stopping alone would leave the
+            # others waiting in the next gradient all-reduce, and different rates split weights.
+            clock = torch.tensor(elapsed0 + time.perf_counter() - start, dtype=torch.float64)
+            local = torch.stack([loss.detach().double(), clock.to(loss.device)])
+            loss_value, elapsed = accel.reduce(local, "mean").tolist()
             if not math.isfinite(loss_value):
-                kept = f"; the last good checkpoint is {ckpt.list_checkpoints(run_dir)[-1]}" if ckpt.list_checkpoints(run_dir) else ""
+                kept = (
+                    f"; the last good checkpoint is {ckpt.list_checkpoints(run_dir)[-1]}"
+                    if ckpt.list_checkpoints(run_dir)
+                    else ""
+                )
                 raise ScalodiffError(
                     f"loss became {loss_value} at step {counters['step']}: training stopped{kept}. "
                     "Lower LR (--lr), check the data for extreme values, or set RETURN_CLIP"
                 )
-            ema.update(accel.unwrap_model(model))
+            ema.update(raw)
             counters["step"] += 1
             counters["samples"] += global_batch * settings["GRAD_ACCUM"]
-            counters["elapsed_s"] = elapsed0 + time.perf_counter() - start
-            smooth_loss = loss_value if smooth_loss is None else 0.95 * smooth_loss + 0.05 * loss_value
+            counters["elapsed_s"] = elapsed
+            smooth_loss = (
+                loss_value if smooth_loss is None else 0.95 * smooth_loss + 0.05 * loss_value
+            )
             rate = (counters["samples"] - 0) / max(counters["elapsed_s"], 1e-9)
             if accel.is_main_process:
                 bar.update(1)
-                bar.set_postfix(loss=f"{smooth_loss:.4f}", samples_s=f"{rate:.1f}", epoch=counters["epoch"])
-                log_writer.writerow([counters["step"], counters["epoch"], f"{loss_value:.6f}", f"{lr:.3e}", f"{rate:.2f}", f"{counters['elapsed_s']:.1f}"])
+                bar.set_postfix(
+                    loss=f"{smooth_loss:.4f}", samples_s=f"{rate:.1f}", epoch=counters["epoch"]
+                )
+                log_writer.writerow(
+                    [
+                        counters["step"],
+                        counters["epoch"],
+                        f"{loss_value:.6f}",
+                        f"{lr:.3e}",
+                        f"{rate:.2f}",
+                        f"{counters['elapsed_s']:.1f}",
+                    ]
+                )
             if counters["step"] % settings["CHECKPOINT_EVERY"] == 0:
                 accel.wait_for_everyone()
                 if accel.is_main_process:
@@ -290,13 +388,23 @@ def train(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if accel.is_main_process:
             bar.close()
-            print(f"\ninterrupted: saved {save()}; continue with `python train.py --resume {run_dir}`")
+            print(
+                f"\ninterrupted: saved {save()}; continue with `python train.py --resume {run_dir}`"
+            )
         return 130
     finally:
         bar.close()
         if log_file is not None:
             log_file.close()
     accel.wait_for_everyone()
+    dump = os.environ.get("SCALODIFF_DUMP_WEIGHTS")
+    if dump:  # testing hook (see the module docstring): every rank writes its own weights
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        state = raw.state_dict()
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in state.items()},
+            Path(dump) / f"rank{rank}.safetensors",
+        )
     if accel.is_main_process:
         final = save() if last_saved != counters["step"] else ckpt.list_checkpoints(run_dir)[-1]
         print(

@@ -363,7 +363,7 @@ def clean_prices(
                 f"{what}: {n_missing} of {n_rows} rows ({frac:.1%}) have no price "
                 f"(first at {at(first)}: {shown(first)!r}), more than "
                 f"max_missing_frac={max_missing_frac} allows. Fill or remove them, or "
-                "raise max_missing_frac."
+                "raise max_missing_frac (the setting MAX_MISSING_FRAC)."
             )
         _warn(
             f"{what}: dropped {n_missing} of {n_rows} rows with a missing price "

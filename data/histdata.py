@@ -182,7 +182,8 @@ def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeri
     except pd.errors.ParserError as error:
         found = re.search(r"line (\d+), saw (\d+)", str(error))
         if found is None:
-            raise ScalodiffError(f"{path}: cannot read it as HistData ({error}).") from error
+            detail = " ".join(str(error).split())  # one line: the scripts print one line
+            raise ScalodiffError(f"{path}: cannot read it as HistData ({detail}).") from error
         line, count = int(found.group(1)), int(found.group(2))
         raise _malformed(
             path,

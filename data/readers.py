@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -104,12 +105,19 @@ def load_prices(
         raise ScalodiffError(
             f"{path} is a folder; point CSV_PATH to a price file inside it or a built-in name."
         )
-    file_format = detect_format(path)
-    if file_format == "parquet":
-        return _read_parquet(path, column, max_missing_frac)
-    if file_format.startswith("histdata"):
-        return histdata.read_histdata(path, file_format, column)
-    return _read_csv(path, column, max_missing_frac)
+    try:
+        file_format = detect_format(path)
+        if file_format == "parquet":
+            return _read_parquet(path, column, max_missing_frac)
+        if file_format.startswith("histdata"):
+            return histdata.read_histdata(path, file_format, column)
+        return _read_csv(path, column, max_missing_frac)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        # A cut or damaged .gz (e.g. an interrupted download) fails wherever it is read.
+        detail = " ".join(str(error).split())
+        raise ScalodiffError(
+            f"{path} is a damaged gzip file ({detail}); download or compress it again."
+        ) from error
 
 
 def _not_found(source: str | os.PathLike, path: Path) -> ScalodiffError:
@@ -210,10 +218,10 @@ def _csv_call(path: Path, **options) -> pd.DataFrame:
         return pd.read_csv(path, **options)
     except pd.errors.EmptyDataError as error:
         raise ScalodiffError(f"{path} is empty; point CSV_PATH to a file with prices.") from error
-    except pd.errors.ParserError as error:
+    except ValueError as error:  # ParserError, or rows with fewer fields than the header
         raise ScalodiffError(
-            f"{path} is not a readable CSV file ({str(error).strip()}); check its "
-            "delimiter and quoting."
+            f"{path} is not a readable CSV file ({' '.join(str(error).split())}); check its "
+            "delimiter and quoting, and that every row has as many fields as the header."
         ) from error
 
 
@@ -257,6 +265,11 @@ def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceS
 
     wanted = [names.index(price)] + ([names.index(time)] if time is not None else [])
     frame = _csv_call(path, skiprows=lead + int(has_header), usecols=wanted, **options)
+    if any(i not in frame.columns for i in wanted):  # pandas sizes rows by the first data row
+        raise ScalodiffError(
+            f"{path}: line {lead + 1 + int(has_header)} has fewer fields than the "
+            f"{len(names)} columns {', '.join(map(repr, names))}; fix or delete that line."
+        )
     frame = frame[sorted(wanted)].set_axis([names[i] for i in sorted(wanted)], axis=1)
     # A file's closing blank lines are layout, not missing prices.
     filled = np.flatnonzero(~(frame == "").all(axis=1).to_numpy())
@@ -286,11 +299,12 @@ def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> Pr
 
     try:
         table = pq.read_table(path)
+        frame = table.to_pandas()  # parses the pandas metadata, which may be damaged too
     except Exception as error:  # pyarrow raises several types for a damaged file
         raise ScalodiffError(
-            f"{path} looks like Parquet but cannot be read ({error}); re-export it."
+            f"{path} looks like Parquet but cannot be read ({' '.join(str(error).split())}); "
+            "re-export it."
         ) from error
-    frame = table.to_pandas()
     if isinstance(frame.index, pd.DatetimeIndex):
         # pandas stores a DatetimeIndex as the index: make it an ordinary column.
         frame = frame.reset_index(names=frame.index.name or "timestamp")

@@ -47,7 +47,7 @@ def n_windows(n: int, window_size: int, stride: int = 1) -> int:
     return 0 if n < window_size else (n - window_size) // stride + 1
 
 
-def check_length(n_returns: int, window_size: int, source: str) -> None:
+def check_length(n_returns: int, window_size: int, source: str, train_frac: float = 1.0) -> None:
     """Refuse a series with fewer returns than one window.
 
     Parameters
@@ -58,6 +58,9 @@ def check_length(n_returns: int, window_size: int, source: str) -> None:
         The WINDOW_SIZE setting.
     source : str
         The file or dataset, for the message.
+    train_frac : float, default 1.0
+        The share of ``n_returns`` that trains (as :func:`data.returns.split_by_time`
+        rounds it); the prices asked for then include the held-out part.
 
     Raises
     ------
@@ -65,11 +68,22 @@ def check_length(n_returns: int, window_size: int, source: str) -> None:
         Naming the source, the number of rows it has and how many are needed.
     """
     _check_sizes(window_size, 1)
-    if n_returns < window_size:
+    n_train = round(n_returns * train_frac)
+    if n_train < window_size:
+        needed = window_size
+        while round(needed * train_frac) < window_size:
+            needed += 1
+        if train_frac == 1.0:
+            raise ScalodiffError(
+                f"{source}: {n_returns} returns (from {n_returns + 1} prices) are fewer than "
+                f"WINDOW_SIZE={window_size}; at least {window_size + 1} prices are needed for one "
+                "window (more for a test split). Use a longer series or a smaller WINDOW_SIZE."
+            )
         raise ScalodiffError(
-            f"{source}: {n_returns} returns (from {n_returns + 1} prices) are fewer than "
-            f"WINDOW_SIZE={window_size}; at least {window_size + 1} prices are needed for one "
-            "window (more for a test split). Use a longer series or a smaller WINDOW_SIZE."
+            f"{source}: {n_returns + 1} prices give {n_returns} returns and TRAIN_FRAC={train_frac} "
+            f"trains on the first {n_train}, fewer than WINDOW_SIZE={window_size}; at least "
+            f"{needed + 1} prices are needed for one training window. Use a longer series, a "
+            "smaller WINDOW_SIZE or a larger TRAIN_FRAC."
         )
 
 

@@ -65,7 +65,7 @@ def histograms(real: np.ndarray, synth: dict[str, np.ndarray], scale: float) -> 
         ax.legend(fontsize=7)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    fig.suptitle("Return distributions (log scale)")
+    fig.suptitle("Return distributions (log scale)", y=1.02)
     return to_base64(fig)
 
 
@@ -146,7 +146,7 @@ def example_paths(real: np.ndarray, synth: dict[str, np.ndarray], n: int = 8, se
         ax.set_xlabel("step")
     for ax in axes.ravel()[len(all_prices) :]:
         ax.axis("off")
-    fig.suptitle("Example price paths (start 100)")
+    fig.suptitle("Example price paths (start 100)", y=1.02)
     return to_base64(fig)
 
 
@@ -177,5 +177,5 @@ def scalograms(real: np.ndarray, synth: dict[str, np.ndarray], scale: float, see
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step")
     axes[0, 0].set_ylabel("scale index (small to large)")
-    fig.suptitle("|wavelet coefficients| of one window each (shared colour scale)")
+    fig.suptitle("|wavelet coefficients| of one window each (shared colour scale)", y=1.02)
     return to_base64(fig)

@@ -53,6 +53,24 @@ def abs_acf1_per_window(x: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
+def abs_acf1_pooled(x: np.ndarray) -> float:
+    r"""Lag-1 autocorrelation of :math:`|r|` pooled over all windows, around the global mean.
+
+    .. math:: \rho = \frac{\sum_w \sum_{t=1}^{L-1} (a_{w,t}-\bar a)(a_{w,t+1}-\bar a)}
+                          {\sum_w \sum_{t=1}^{L} (a_{w,t}-\bar a)^2},
+              \quad a = |r|,\ \bar a \text{ the mean over all windows}
+
+    Unlike :func:`abs_acf1_per_window`, a window that is calm (or wild) from start
+    to end counts as clustering here: volatility that persists longer than one
+    window is part of what this measures. On daily S&P 500 windows of 256 it is
+    about 0.23, while the within-window mean is about 0.04.
+    """
+    a = np.abs(_as_windows(x))
+    c = a - a.mean()
+    den = float(np.sum(c**2))
+    return float(np.sum(c[:, :-1] * c[:, 1:]) / den) if den > 0 else 0.0
+
+
 # ----------------------------------------------------------------- marginal
 
 
@@ -291,7 +309,8 @@ def quick_summary(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
         (:math:`\sigma_{synth}/\sigma_{real}`), ``kurtosis_real``,
         ``kurtosis_synth`` (pooled excess kurtosis), ``abs_acf1_real``,
         ``abs_acf1_synth`` (mean over windows of the lag-1 ACF of :math:`|r|`
-        within each window, see :func:`abs_acf1_per_window`).
+        within each window, see :func:`abs_acf1_per_window`), ``abs_acf1_pooled_real``,
+        ``abs_acf1_pooled_synth`` (the same pooled over windows, see :func:`abs_acf1_pooled`).
 
     Examples
     --------
@@ -312,6 +331,8 @@ def quick_summary(real: np.ndarray, synth: np.ndarray) -> dict[str, float]:
         "kurtosis_synth": excess_kurtosis(s),
         "abs_acf1_real": float(abs_acf1_per_window(r).mean()),
         "abs_acf1_synth": float(abs_acf1_per_window(s).mean()),
+        "abs_acf1_pooled_real": abs_acf1_pooled(r),
+        "abs_acf1_pooled_synth": abs_acf1_pooled(s),
     }
 
 

@@ -140,7 +140,11 @@ over 1, 5, 20 steps and the whole window, in units of the real std. ACF / levera
 aggregational kurtosis: L2 distance between mean curves. Periodograms: RMS distance of
 mean log periodograms of returns scaled by their own std (shape, not level).</dd>
 <dt>Scores</dt><dd>Discriminative: a small GRU classifier tells real from generated
-windows (80/20 split), |accuracy - 0.5|, mean ± std over seeds; 0 is ideal.
+windows (80/20 split), |accuracy - 0.5|, mean ± std over seeds; 0 is ideal. In-sample,
+the real windows are split in time blocks with a purge, so that no test window shares a
+return with a training window (a random split of overlapping windows lets the classifier
+recognise real windows it has nearly seen). Out-of-sample, it is trained on training-period
+windows and tested on held-out windows.
 Predictive: a GRU trained on generated windows forecasts |r| one step ahead on real
 windows (MAE in real std units; the real column is the same model trained on real
 training windows). Memorization: median distance of generated windows to their nearest
@@ -183,6 +187,8 @@ def write_report(
         for k, v in settings.items()
     )
     parts.append(f"<h2>Setup</h2><table>{items}</table>")
+    for note in results.get("notes", []):
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
     parts.append("<h2>Metrics</h2>")
     for split in SPLITS:
         if any(g.get(split) for g in results["generators"].values()):

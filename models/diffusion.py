@@ -35,6 +35,7 @@ def check_image_size(height: int, width: int, levels: int) -> None:
     """Raise if the UNet's ``levels - 1`` halvings cannot divide the image."""
     factor = 2 ** (levels - 1)
     if height % factor or width % factor:
+
         def near(n: int) -> str:
             lo = max(factor, n // factor * factor)
             return f"{lo} or {lo + factor}" if lo != n else str(n)
@@ -53,7 +54,9 @@ def build_unet(settings: dict[str, Any], channels: int, height: int, width: int)
     levels = len(blocks)
     attention = int(settings["ATTENTION_LEVELS"])
     if not 0 <= attention <= levels:
-        raise ScalodiffError(f"setting ATTENTION_LEVELS must be between 0 and {levels}, got {attention}")
+        raise ScalodiffError(
+            f"setting ATTENTION_LEVELS must be between 0 and {levels}, got {attention}"
+        )
     check_image_size(height, width, levels)
     groups = 32 if all(c % 32 == 0 for c in blocks) else 8
     if any(c % groups for c in blocks):
@@ -161,6 +164,7 @@ def sample(
     steps: int,
     device: torch.device | str = "cpu",
     on_step: Callable[[], None] | None = None,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Denoise one batch of scalograms from per-sample seeded noise.
 
@@ -178,6 +182,11 @@ def sample(
         Where to run.
     on_step : callable, optional
         Called after every solver step (progress bars).
+    project : callable, optional
+        Maps an image batch to the nearest valid scalogram (the transform's
+        ``forward(inverse(.))``). When given, every step's prediction of the clean
+        image is projected before the solver uses it, so the trajectory never
+        leaves the set of images that are scalograms of some series.
 
     Returns
     -------
@@ -192,13 +201,37 @@ def sample(
     x = x * sampler.init_noise_sigma
     # DDPM adds fresh noise each step; a list of CPU generators keeps it per sample too.
     step_kwargs = {"generator": gens} if isinstance(sampler, DDPMScheduler) else {}
+    alphas = sampler.alphas_cumprod.to(device=device, dtype=torch.float64)
+    prediction = sampler.config.prediction_type
     for t in sampler.timesteps:
         model_in = sampler.scale_model_input(x, t)
         out = unet(model_in, t.to(device)).sample
+        if project is not None:
+            out = _project_prediction(out, x, alphas[int(t)], prediction, project)
         x = sampler.step(out, t, x, **step_kwargs).prev_sample
         if on_step is not None:
             on_step()
     return x.float()
+
+
+def _project_prediction(
+    out: torch.Tensor,
+    x: torch.Tensor,
+    alpha_bar: torch.Tensor,
+    prediction: str,
+    project: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """Project the model's implied clean image and return the matching model output.
+
+    With a = sqrt(alpha_bar), s = sqrt(1 - alpha_bar) and x_t = a x0 + s eps:
+    v = a eps - s x0, so x0 = a x_t - s v; for epsilon prediction x0 = (x_t - s eps) / a.
+    """
+    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+    xd, od = x.double(), out.double()
+    x0 = a * xd - s * od if prediction == "v_prediction" else (xd - s * od) / a.clamp_min(1e-4)
+    x0 = project(x0)
+    new = (a * xd - x0) / s if prediction == "v_prediction" else (xd - a * x0) / s
+    return new.to(out.dtype)
 
 
 def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -17,7 +17,10 @@ from utils.paths_io import read_paths
 
 
 def test_train_then_generate_writes_paths_plot_and_checkpoint(tmp_path: Path, tiny, capsys) -> None:
-    assert train.main([*tiny(MAX_STEPS=4, CHECKPOINT_EVERY=2), "--data", "sp500", "--run-name", "r"]) == 0
+    assert (
+        train.main([*tiny(MAX_STEPS=4, CHECKPOINT_EVERY=2), "--data", "sp500", "--run-name", "r"])
+        == 0
+    )
     run = tmp_path / "r"
     steps = ckpt.list_checkpoints(run)
     assert [p.name for p in steps] == ["step-000002", "step-000004"]
@@ -46,7 +49,12 @@ def test_same_seed_same_file_and_batch_size_does_not_change_paths(tmp_path: Path
     files = []
     for i, batch in enumerate((4, 4, 1)):
         out = tmp_path / f"p{i}.npy"
-        assert generate.main([*tiny(), "--seed", "3", "--batch-size", str(batch), "--out", str(out), "--no-plot"]) == 0
+        assert (
+            generate.main(
+                [*tiny(), "--seed", "3", "--batch-size", str(batch), "--out", str(out), "--no-plot"]
+            )
+            == 0
+        )
         files.append(out)
     assert files[0].read_bytes() == files[1].read_bytes()
     np.testing.assert_allclose(np.load(files[2]), np.load(files[0]), rtol=0, atol=1e-6)
@@ -59,15 +67,30 @@ def test_same_seed_same_file_and_batch_size_does_not_change_paths(tmp_path: Path
 def test_every_sampler_gives_finite_paths(tmp_path: Path, tiny, sampler: str) -> None:
     assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 0
     out = tmp_path / "p.parquet"
-    assert generate.main([*tiny(), "--sampler", sampler, "--steps", "4", "--out", str(out), "--no-plot"]) == 0
+    assert (
+        generate.main(
+            [*tiny(), "--sampler", sampler, "--steps", "4", "--out", str(out), "--no-plot"]
+        )
+        == 0
+    )
     assert np.isfinite(read_paths(out)).all()
 
 
 def test_resume_continues_to_the_same_step_and_weights(tmp_path: Path, tiny) -> None:
     # MAX_MINUTES is far away so the learning-rate schedule follows the step count alone.
     flags = tiny(MAX_STEPS=6, CHECKPOINT_EVERY=3, KEEP_CHECKPOINTS=5, MAX_MINUTES=1000)
-    assert train.main([*flags, "--data", "sp500", "--save-dir", str(tmp_path / "a"), "--run-name", "r"]) == 0
-    assert train.main([*flags, "--data", "sp500", "--save-dir", str(tmp_path / "b"), "--run-name", "r"]) == 0
+    assert (
+        train.main(
+            [*flags, "--data", "sp500", "--save-dir", str(tmp_path / "a"), "--run-name", "r"]
+        )
+        == 0
+    )
+    assert (
+        train.main(
+            [*flags, "--data", "sp500", "--save-dir", str(tmp_path / "b"), "--run-name", "r"]
+        )
+        == 0
+    )
     # As if killed between steps 3 and 6: only the step-3 checkpoint survives.
     shutil.rmtree(tmp_path / "b" / "r" / "step-000006")
     assert train.main([*flags, "--save-dir", str(tmp_path / "b"), "--resume"]) == 0
@@ -77,7 +100,9 @@ def test_resume_continues_to_the_same_step_and_weights(tmp_path: Path, tiny) -> 
     wa = ckpt.load_train_state(a)["model"]
     wb = ckpt.load_train_state(b)["model"]
     for key in wa:
-        np.testing.assert_allclose(wa[key].numpy(), wb[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            wa[key].numpy(), wb[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key
+        )
 
 
 def test_new_run_never_writes_into_an_existing_run(tmp_path: Path, tiny, capsys) -> None:
@@ -93,3 +118,28 @@ def test_generate_refuses_to_overwrite(tmp_path: Path, tiny, capsys) -> None:
     assert generate.main([*tiny(), "--out", str(out), "--no-plot"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert generate.main([*tiny(), "--out", str(out), "--no-plot", "--overwrite"]) == 0
+
+
+def test_seed_preset_trains_generates_and_plots_scalograms(tmp_path: Path, capsys) -> None:
+    """The reference configuration: 128 x 128 magnitude scalograms, 26.6 M parameters, DDPM."""
+    flags = [
+        "--preset",
+        "seed",
+        "--save-dir",
+        str(tmp_path),
+        "--data",
+        "sp500",
+        "--set",
+        "WARMUP_STEPS=1",
+    ]
+    assert train.main([*flags, "--max-steps", "1", "--batch-size", "2", "--run-name", "seed"]) == 0
+    assert "26.6" in capsys.readouterr().out  # the reference's parameter count, in millions
+    step = ckpt.list_checkpoints(tmp_path / "seed")[-1]
+    transform = json.loads((step / "transform.json").read_text())
+    assert transform["mode"] == "magnitude"
+    out = tmp_path / "seed.csv"
+    argv = ["--save-dir", str(tmp_path), "--n", "2", "--steps", "2", "--out", str(out)]
+    assert generate.main(argv) == 0
+    assert "ddpm" in capsys.readouterr().out
+    assert read_paths(out).shape == (2, 256)
+    assert out.with_suffix(".png").stat().st_size > 10_000

@@ -17,7 +17,8 @@ from utils.paths_io import write_paths
 
 L = 32
 # Small enough that every GRU in this file trains in well under a second.
-FAST_GRU = scores.TrainSettings(hidden=16, epochs=4, max_windows=200)
+FAST_DISC = scores.TrainSettings(hidden=16, epochs=4, batch=32, max_windows=200, chunk=4)
+FAST_PRED = scores.TrainSettings(hidden=16, epochs=4, max_windows=200)
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +89,32 @@ def test_discriminative_score_tells_different_from_same():
     real = rng.standard_normal((200, L))
     same = rng.standard_normal((200, L))
     loud = 4 * rng.standard_normal((200, L))
-    assert scores.discriminative_score(real, same, seed=0, settings=FAST_GRU) < 0.15
-    assert scores.discriminative_score(real, loud, seed=0, settings=FAST_GRU) > 0.35
+    assert scores.discriminative_score(real, same, seed=0, settings=FAST_DISC) < 0.15
+    assert scores.discriminative_score(real, loud, seed=0, settings=FAST_DISC) > 0.35
     # Seeded: the same call gives the same number.
-    a = scores.discriminative_score(real, loud, seed=1, settings=FAST_GRU)
-    assert a == scores.discriminative_score(real, loud, seed=1, settings=FAST_GRU)
+    a = scores.discriminative_score(real, loud, seed=1, settings=FAST_DISC)
+    assert a == scores.discriminative_score(real, loud, seed=1, settings=FAST_DISC)
+    # Out-of-sample form: trained on one real set, tested on another.
+    held = rng.standard_normal((100, L))
+    assert scores.discriminative_score(real, loud, 0, settings=FAST_DISC, real_test=held) > 0.35
+
+
+@pytest.mark.parametrize("n", [80, 400, 1000])
+def test_purged_split_never_shares_a_return(n):
+    rng = np.random.default_rng(n)
+    purge = 32  # sliding windows of 32 returns, stride 1
+    train, test = scores.split_rows(n, purge, rng)
+    assert len(test) >= n // 6 and len(train) > 0
+    assert np.abs(train[:, None] - test[None, :]).min() >= purge
+    np.testing.assert_array_equal(test, np.arange(test[0], test[-1] + 1))  # one block
+    # Without a purge: a plain 80/20 partition.
+    tr, te = scores.split_rows(n, 0, rng)
+    assert len(te) == round(0.2 * n) and sorted([*tr, *te]) == list(range(n))
+
+
+def test_purged_split_of_too_few_windows_says_so():
+    with pytest.raises(scores.TooFewWindows, match="share no return"):
+        scores.split_rows(37, 32, np.random.default_rng(0))
 
 
 def test_predictive_score_prefers_the_right_volatility_dynamics():
@@ -100,8 +122,8 @@ def test_predictive_score_prefers_the_right_volatility_dynamics():
     real = gen.sample(200, L, seed=4)
     like = gen.sample(200, L, seed=5)
     iid = np.random.default_rng(6).standard_normal((200, L)) * 3 * real.std()
-    good = scores.predictive_score(like, {"real": real}, seed=0, settings=FAST_GRU)["real"]
-    bad = scores.predictive_score(iid, {"real": real}, seed=0, settings=FAST_GRU)["real"]
+    good = scores.predictive_score(like, {"real": real}, seed=0, settings=FAST_PRED)["real"]
+    bad = scores.predictive_score(iid, {"real": real}, seed=0, settings=FAST_PRED)["real"]
     assert good < bad
 
 
@@ -114,6 +136,7 @@ def test_predictive_score_prefers_the_right_volatility_dynamics():
         (["--synthetic", "{ok}", "--windw", "8"], "did you mean --window"),
         (["--synthetic", "{ok}", "--train-frac", "1.5"], "TRAIN_FRAC"),
         (["--synthetic", "{ok}", "--real", "nowhere.csv"], "nowhere.csv"),
+        (["--synthetic", "{ok}", "--out", "{ok}"], "cannot create the folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, price_csv, capsys, extra, message):

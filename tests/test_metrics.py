@@ -196,3 +196,15 @@ def test_nearest_distances_match_brute_force():
     q, ref = rng.standard_normal((7, 16)), rng.standard_normal((30, 16))
     want = np.sqrt(((q[:, None, :] - ref[None]) ** 2).sum(-1)).min(1)
     np.testing.assert_allclose(nearest_distances(q, ref, chunk=3), want, rtol=1e-9)
+
+
+def test_pooled_abs_acf_sees_volatility_that_persists_across_a_window() -> None:
+    from evaluation.metrics import abs_acf1_per_window, abs_acf1_pooled
+
+    rng = np.random.default_rng(0)
+    # Each window has its own constant volatility: no clustering inside a window,
+    # strong clustering across the series.
+    x = rng.standard_normal((400, 256)) * rng.choice([0.5, 1.0, 3.0], size=(400, 1))
+    assert abs(abs_acf1_per_window(x).mean()) < 0.02
+    assert abs_acf1_pooled(x) > 0.2
+    assert abs(abs_acf1_pooled(rng.standard_normal((400, 256)))) < 0.02

@@ -16,7 +16,9 @@ def parser() -> SettingsParser:
 
 
 def test_flags_and_set_override_config() -> None:
-    _, s = parser().parse(["--window", "64", "--set", "BLOCK_OUT_CHANNELS=(16, 32)", "--set", "compile=true"])
+    _, s = parser().parse(
+        ["--window", "64", "--set", "BLOCK_OUT_CHANNELS=(16, 32)", "--set", "compile=true"]
+    )
     assert s["WINDOW_SIZE"] == 64
     assert s["BLOCK_OUT_CHANNELS"] == (16, 32)
     assert s["COMPILE"] is True
@@ -60,10 +62,17 @@ def test_preset_fills_only_what_is_unset() -> None:
     assert cpu["PRESET"] == "cpu" and cpu["SCALES"] == 15 and cpu["BLOCK_OUT_CHANNELS"]
     assert apply_preset(s, cuda_available=True)["PRESET"] == "gpu"
     seed = apply_preset({**s, "PRESET": "seed"}, cuda_available=False)
-    assert seed["TRANSFORM_MODE"] == "magnitude" and seed["BLOCK_OUT_CHANNELS"] == (64, 128, 256, 256)
+    assert seed["TRANSFORM_MODE"] == "magnitude" and seed["BLOCK_OUT_CHANNELS"] == (
+        64,
+        128,
+        256,
+        256,
+    )
 
 
-def test_missing_default_file_falls_back_to_sp500_but_a_user_path_does_not(tmp_path, monkeypatch) -> None:
+def test_missing_default_file_falls_back_to_sp500_but_a_user_path_does_not(
+    tmp_path, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     source, note = data_source({"CSV_PATH": "data/eurusd.csv"})
     assert source == "sp500" and "built-in" in note

@@ -30,10 +30,10 @@ from utils.errors import ScalodiffError
 # PyWavelets' own default: the wavelet is sampled on 2**12 points before scaling.
 PYWT_PRECISION = 12
 
-# Above this condition number the float32 round trip is no longer exact to 1e-5,
-# and above the hard limit the operator is numerically singular in float64.
+# Above COND_WARN the float32 round trip may miss 1e-5 and the inverse amplifies a
+# model's errors; above COND_LIMIT a float32 inverse is useless (eps32 * 1e6 ~ 0.1).
 COND_WARN = 1e3
-COND_LIMIT = 1e8
+COND_LIMIT = 1e6
 
 
 def continuous_wavelet(name: str) -> pywt.ContinuousWavelet:
@@ -78,7 +78,8 @@ def make_scales(n_scales: int, scale_min: float, scale_max: float, spacing: str)
     return np.linspace(scale_min, scale_max, n_scales)
 
 
-@functools.lru_cache(maxsize=16)
+# Small: a complex 128-scale operator for L=256 is 134 MB in float64.
+@functools.lru_cache(maxsize=4)
 def _cwt_matrix_cached(wavelet: str, scales: tuple[float, ...], window_size: int) -> np.ndarray:
     size = window_size
     impulse = np.zeros(2 * size - 1)
@@ -138,6 +139,35 @@ def _cond_from_eigval(eigval: torch.Tensor, n_cols: int) -> float:
     return float(np.sqrt(hi / lo))
 
 
+def pywt_coefficients(data: np.ndarray, scales: np.ndarray, wavelet: str) -> np.ndarray:
+    """The reference: ``pywt.cwt(method='conv')`` of windows ``(B, L)`` as ``(B, C, S, L)``.
+
+    One call for the whole batch; PyWavelets loops over the windows itself.
+    """
+    coef, _ = pywt.cwt(data, scales, continuous_wavelet(wavelet), method="conv", axis=-1)
+    coef = np.moveaxis(coef, 0, 1)
+    parts = (coef.real, coef.imag) if np.iscomplexobj(coef) else (coef,)
+    return np.stack(parts, axis=1)
+
+
+def magnitude_rows(coef: torch.Tensor, n_scales: int, include_mean: bool) -> torch.Tensor:
+    """``(B, 1, H, L)`` image: ``|c|`` of the wavelet rows of ``coef`` ``(B, C, H, L)``.
+
+    The modulus over the channels for a complex wavelet, the absolute value for a
+    real one; the mean row keeps its sign.
+    """
+    batch, _, height, size = coef.shape
+    out = torch.empty((batch, 1, height, size), dtype=coef.dtype, device=coef.device)
+    wav = coef[:, :, :n_scales]
+    if coef.shape[1] == 1:
+        torch.abs(wav[:, 0], out=out[:, 0, :n_scales])
+    else:
+        torch.linalg.vector_norm(wav, dim=1, out=out[:, 0, :n_scales])
+    if include_mean:
+        out[:, 0, n_scales] = coef[:, 0, n_scales]
+    return out
+
+
 def condition_number(operator: np.ndarray) -> float:
     """Ratio of the largest to the smallest singular value of a tall matrix ``(R, L)``."""
     _, eigval, _ = _gram_eigh(operator)
@@ -184,3 +214,95 @@ def bilinear_time_matrix(n_in: int, n_out: int) -> np.ndarray:
     out[np.arange(n_out), lo] += 1 - frac
     out[np.arange(n_out), hi] += frac
     return out
+
+
+class OperatorSet:
+    """The linear operator of one transform, its pseudo-inverse, and their tensors.
+
+    Parameters
+    ----------
+    wavelet_matrix : numpy.ndarray, shape (C, S, L, L)
+        From :func:`cwt_matrix`.
+    include_mean : bool
+        Append the mean row ``1/L`` (channel 0; zero in channel 1).
+    width : int
+        Image width ``W``; ``W != L`` adds the bilinear time resize.
+    resize_is_linear : bool
+        Fold the resize into the operator (signed/complex modes). In magnitude
+        mode the resize follows the modulus and is kept apart.
+    on_cond : callable(cond, what)
+        Called with each condition number computed, to warn or raise.
+
+    Tensors are cached per (name, dtype, device) and rebuilt after
+    :meth:`set_row_scale`, so repeated calls on the training device cost one
+    matrix product each.
+    """
+
+    def __init__(self, wavelet_matrix, include_mean, width, resize_is_linear, on_cond) -> None:
+        n_channels, n_scales, size, _ = wavelet_matrix.shape
+        height = n_scales + (1 if include_mean else 0)
+        full = np.zeros((n_channels, height, size, size))
+        full[:, :n_scales] = wavelet_matrix
+        if include_mean:
+            full[0, n_scales] = 1.0 / size
+        self.size = size
+        self.resize = self.resize_pinv = None
+        if width != size:
+            self.resize = bilinear_time_matrix(size, width)  # (W, L)
+            # Used by phase retrieval to lift image columns back to time samples.
+            self.resize_pinv = np.linalg.pinv(self.resize)  # (L, W)
+        # (C, H, W_op, L): the map the pseudo-inverse inverts.
+        self.linear = self.resize @ full if resize_is_linear and self.resize is not None else full
+        self._on_cond = on_cond
+        self.raw_cond = condition_number(self.linear.reshape(-1, size))
+        on_cond(self.raw_cond, "")
+        self.set_row_scale(np.ones(self.linear.shape[:2]))
+
+    def set_row_scale(self, row_scale: np.ndarray) -> None:
+        """Divide every row ``(c, h)`` of the operator by ``row_scale[c, h]`` from now on."""
+        self.row_scale = np.asarray(row_scale, dtype=np.float64)
+        self._pinv: np.ndarray | None = None
+        self._cond = float("nan")
+        self._tensors: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def cond(self) -> float:
+        """Condition number of the row-scaled operator."""
+        self.pinv()
+        return self._cond
+
+    def pinv(self) -> np.ndarray:
+        """``(L, C*H*W_op)`` pseudo-inverse of the row-scaled operator, float64."""
+        if self._pinv is None:
+            scaled = self.linear / self.row_scale[:, :, None, None]
+            pinv, cond = gram_pinv(scaled.reshape(-1, self.size))
+            self._on_cond(cond, "standardized ")
+            self._pinv, self._cond = pinv, cond
+        return self._pinv
+
+    def tensor(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """One of 'fwd_raw', 'fwd_std', 'inv_std', 'inv_raw', 'resize', 'resize_pinv'.
+
+        Forward matrices are ``(L, rows)`` and inverse ones ``(rows, L)`` so that a
+        batch ``(B, L)`` or ``(B, rows)`` multiplies from the left.
+        """
+        key = (name, dtype, str(device))
+        if key not in self._tensors:
+            scale = self.row_scale[:, :, None, None]
+            if name == "fwd_raw":
+                arr = self.linear.reshape(-1, self.size).T
+            elif name == "fwd_std":
+                arr = (self.linear / scale).reshape(-1, self.size).T
+            elif name == "inv_std":
+                arr = self.pinv().T
+            elif name == "inv_raw":  # undo the row scaling first: P_std diag(1/std)
+                pinv = self.pinv().reshape(self.size, *self.linear.shape[:3])
+                arr = (pinv / scale[..., 0]).reshape(self.size, -1).T
+            elif name == "resize":
+                arr = self.resize.T
+            elif name == "resize_pinv":
+                arr = self.resize_pinv.T
+            else:
+                raise KeyError(name)
+            self._tensors[key] = torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype).to(device)
+        return self._tensors[key]

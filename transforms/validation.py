@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from transforms.cwt_operator import COND_LIMIT, COND_WARN
 from utils.errors import ScalodiffError
 
 
@@ -58,10 +60,109 @@ def check_finite(x: torch.Tensor, name: str) -> None:
 
 def check_stds(values, shape: tuple[int, int]) -> np.ndarray:
     """Saved per-row stds: finite, positive, of the transform's (C, H) shape."""
-    arr = np.asarray(values, dtype=np.float64)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        arr = np.full((0,), np.nan)
     if arr.shape != shape or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ScalodiffError(
             f"stds in the transform JSON have shape {arr.shape} (expected {shape}) or "
             "non-positive values; re-fit the transform and save it again"
         )
     return arr
+
+
+def check_image_batch(s, expected: tuple[int, int, int], context: str) -> None:
+    """A ``(B, C, H, W)`` float32/float64 tensor with ``(C, H, W) == expected``."""
+    if not isinstance(s, torch.Tensor):
+        raise ScalodiffError(
+            f"scalogram of type {type(s).__name__} is not a torch.Tensor; pass torch.as_tensor(s)"
+        )
+    if s.dim() != 4 or tuple(s.shape[1:]) != expected:
+        raise ScalodiffError(
+            f"scalogram shape {tuple(s.shape)} does not match (B, C, H, W) = (B, {expected[0]}, "
+            f"{expected[1]}, {expected[2]}) of this transform ({context}); use the transform "
+            "saved with the model"
+        )
+    if s.dtype not in (torch.float32, torch.float64):
+        raise ScalodiffError(f"scalogram dtype {s.dtype} is not supported; use float32 or float64")
+
+
+def unet_size_problems(
+    height: int, width: int, levels: int, n_scales: int, include_mean: bool, width_name: str
+) -> str | None:
+    """Why a ``height x width`` image does not fit a UNet with ``levels`` levels, or None.
+
+    A UNet halves the image ``levels - 1`` times, so both sizes must be multiples
+    of ``2 ** (levels - 1)``; the message names the nearest settings that work.
+    """
+    factor = 2 ** (levels - 1)
+    problems = []
+    if height % factor:
+        extra = 1 if include_mean else 0
+        low = (height // factor) * factor
+        options = [h - extra for h in (low, low + factor) if h - extra >= 1]
+        problems.append(
+            f"height {height} (n_scales={n_scales}{' + 1 mean row' if extra else ''}) is not a "
+            f"multiple of {factor}; use n_scales in {options}"
+        )
+    if width % factor:
+        low = (width // factor) * factor
+        options = [w for w in (low, low + factor) if w >= factor]
+        problems.append(
+            f"width {width} is not a multiple of {factor}; use {width_name} in {options}"
+        )
+    if not problems:
+        return None
+    return (
+        f"a UNet with {levels} levels needs image height and width divisible by "
+        f"2**{levels - 1}={factor}: " + "; ".join(problems)
+    )
+
+
+def check_wavelet_fits_mode(wavelet: str, is_complex: bool, mode: str) -> None:
+    """'signed' needs a real wavelet, 'complex' a complex one; 'magnitude' takes either."""
+    if mode == "signed" and is_complex:
+        raise ScalodiffError(
+            f"wavelet={wavelet!r} is complex but mode='signed' needs a real wavelet; "
+            "use wavelet='morl', or mode='complex'"
+        )
+    if mode == "complex" and not is_complex:
+        raise ScalodiffError(
+            f"wavelet={wavelet!r} is real but mode='complex' needs a complex wavelet; "
+            "use e.g. wavelet='cmor1.5-1.0', or mode='signed'"
+        )
+
+
+def _settings(tr) -> str:
+    return (
+        f"n_scales={tr.n_scales}, scale_min={tr.scale_min:g}, scale_max={tr.scale_max:g}, "
+        f"spacing={tr.spacing!r}, include_mean={tr.include_mean}, image_width={tr.image_width}"
+    )
+
+
+def check_saved_scales(given, computed: np.ndarray, tr) -> np.ndarray:
+    """Saved exact scales, which must agree with the settings that produced them."""
+    arr = np.asarray(given, dtype=np.float64)
+    if arr.shape != computed.shape or not np.allclose(arr, computed, rtol=1e-9, atol=0):
+        raise ScalodiffError(
+            f"scales={arr.tolist()!r} do not match {_settings(tr)}; leave scales=None or fix "
+            "the other settings"
+        )
+    return arr
+
+
+def check_condition(cond: float, what: str, tr) -> None:
+    """Raise if the operator of transform ``tr`` cannot be inverted; warn if barely."""
+    if not cond < COND_LIMIT:
+        raise ScalodiffError(
+            f"the {what}scalogram operator is not invertible (condition number {cond:.3g}) "
+            f"with {_settings(tr)}; use more scales, include_mean=True, scale_max close to "
+            f"window_size/2={tr.window_size / 2:g} or a larger image_width"
+        )
+    if cond > COND_WARN:
+        warnings.warn(
+            f"scalogram operator condition number {cond:.3g} with {_settings(tr)}: the inverse "
+            "amplifies errors; float32 round trips will not be exact",
+            stacklevel=5,
+        )

@@ -5,7 +5,8 @@ the way in, generated images on the way out. Forward and inverse share one set
 of parameters and one linear operator built from PyWavelets (see
 ``transforms/cwt_operator.py``), so the transform itself adds no error: the
 signed and complex modes invert exactly, and the magnitude mode recovers the
-lost signs by phase retrieval (``transforms/phase_retrieval.py``).
+lost signs by phase retrieval (``transforms/phase_retrieval.py``), up to a
+mirror image that magnitudes cannot resolve.
 
 Default scale range. Scales run log-spaced from 1 to ``window_size / 2``. The
 largest scale must reach periods of about a window, or the lowest non-zero
@@ -18,30 +19,31 @@ frequency and aliases; we keep the reference's range and accept that row.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pywt
 import torch
 
 from transforms.cwt_operator import (
-    COND_LIMIT,
-    COND_WARN,
-    bilinear_time_matrix,
-    condition_number,
+    OperatorSet,
     continuous_wavelet,
     cwt_matrix,
-    gram_pinv,
+    magnitude_rows,
     make_scales,
+    pywt_coefficients,
 )
 from transforms.phase_retrieval import griffin_lim
 from transforms.validation import (
     check_choice,
+    check_condition,
     check_finite,
+    check_image_batch,
     check_int,
     check_positive_float,
+    check_saved_scales,
     check_series_batch,
     check_stds,
+    check_wavelet_fits_mode,
+    unet_size_problems,
 )
 from utils.errors import ScalodiffError
 
@@ -75,22 +77,28 @@ class Scalogram:
         Spacing of the scales between ``scale_min`` and ``scale_max``.
     include_mean : bool
         Add a last row holding the window mean (constant along time, signed in
-        every mode). Wavelets have zero mean, so without it the inverse must
-        guess the mean from edge effects and is poorly conditioned.
+        every mode). Wavelets have zero mean, so without it the mean reaches the
+        scalogram only through edge effects (condition number 26 instead of 18
+        for 64 scales) and the magnitude mode loses it.
     backend : {'matrix', 'pywt'}
         'matrix' multiplies by the precomputed operator (batched, any device).
-        'pywt' calls ``pywt.cwt`` on CPU (the reference; slow). Both give the
-        same numbers and share the inverse.
+        'pywt' calls ``pywt.cwt(method='conv')`` in float64 on CPU, one call per
+        batch (PyWavelets loops over the windows); it is the reference and slow.
+        Both give the same numbers and share the inverse.
     image_width : int or None
         Image columns. ``None`` keeps ``window_size``. Otherwise time is resized
         like ``F.interpolate(mode='bilinear', align_corners=False)``. In 'signed'
         and 'complex' modes the resize is part of the linear operator and the
         inverse stays exact while the operator is well conditioned; in
-        'magnitude' mode the inverse interpolates back, then phase-retrieves.
+        'magnitude' mode the phase retrieval keeps its full-resolution
+        magnitudes consistent with the image (approximate, see the benchmark).
     phase_iters : int
         Iterations of the magnitude-mode phase retrieval.
     phase_momentum : float
         Fast Griffin-Lim momentum in [0, 1).
+    phase_stages : int
+        Continuation stages of the phase retrieval: scales are constrained from
+        the largest down, in this many steps (1 is plain Griffin-Lim).
     scales : array_like or None
         Exact scale values as saved by :meth:`to_json`; they must agree with
         ``n_scales``, ``scale_min``, ``scale_max`` and ``spacing`` to 1e-9.
@@ -100,13 +108,15 @@ class Scalogram:
     channels, height, width : int
         Image shape ``(C, H, W)``; ``height = n_scales + include_mean``.
     scales : numpy.ndarray
-        The scales, row ``i`` of the image is ``scales[i]``.
+        Increasing scales: image row ``i`` is ``scales[i]`` (highest frequency
+        first), the mean row comes last.
     stds : numpy.ndarray or None
         Per-row scale ``(C, H)`` set by :meth:`fit`: the root mean square of the
         row over the training windows (the std of a zero-mean row). We do not
         subtract a mean, so the standardized transform stays linear.
-    cond : float
-        Condition number of the operator the inverse uses.
+    cond, raw_cond : float
+        Condition number of the operator the inverse uses (standardized once
+        fitted), and of the plain operator.
 
     Notes
     -----
@@ -115,6 +125,14 @@ class Scalogram:
     the operator in standardized coordinates (where a diffusion model's errors
     are roughly white); it undoes the forward exactly and maps any other image
     to the series whose scalogram is nearest to it.
+
+    Magnitude mode cannot tell ``x`` from ``2 mean(x) - x`` (``|W|`` is the same
+    but at the window edges), so about half the reconstructions come back
+    mirrored about the mean; their distribution is right only for statistics
+    that are symmetric under that flip (not skewness or the leverage effect).
+
+    Memory: the operator and its inverse are dense, ``C * H * W * L`` entries
+    each (64 scales, ``L = 256``: 17 M, 68 MB in float32 per device and dtype).
 
     Examples
     --------
@@ -142,8 +160,9 @@ class Scalogram:
         include_mean: bool = True,
         backend: str = "matrix",
         image_width: int | None = None,
-        phase_iters: int = 200,
+        phase_iters: int = 320,
         phase_momentum: float = 0.99,
+        phase_stages: int = 32,
         *,
         scales: np.ndarray | list[float] | None = None,
     ) -> None:
@@ -157,7 +176,7 @@ class Scalogram:
         self.include_mean = include_mean
         self._wavelet_obj = continuous_wavelet(wavelet)
         self.wavelet = wavelet
-        self._check_wavelet_fits_mode()
+        check_wavelet_fits_mode(wavelet, self._wavelet_obj.complex_cwt, self.mode)
         self.scale_min = check_positive_float("scale_min", scale_min)
         default_max = self.window_size / 2
         self.scale_max = (
@@ -171,16 +190,16 @@ class Scalogram:
         self.image_width = (
             None if image_width is None else check_int("image_width", image_width, minimum=2)
         )
-        self.phase_iters = check_int("phase_iters", phase_iters, minimum=0)
+        self.phase_iters = check_int("phase_iters", phase_iters, minimum=1)
+        self.phase_stages = check_int("phase_stages", phase_stages, minimum=1)
         if not (isinstance(phase_momentum, (int, float)) and 0 <= phase_momentum < 1):
             raise ScalodiffError(
                 f"phase_momentum={phase_momentum!r} must be a number in [0, 1); 0.99 is typical"
             )
         self.phase_momentum = float(phase_momentum)
-        self.scales = self._resolve_scales(scales)
+        computed = make_scales(self.n_scales, self.scale_min, self.scale_max, self.spacing)
+        self.scales = computed if scales is None else check_saved_scales(scales, computed, self)
         self.stds: np.ndarray | None = None
-        self._cache: dict[tuple, torch.Tensor] = {}
-        self._pinv64: np.ndarray | None = None
         self._build_operator()
 
     # ------------------------------------------------------------------ shape
@@ -204,123 +223,35 @@ class Scalogram:
     @property
     def cond(self) -> float:
         """Condition number of the operator the inverse uses (standardized if fitted)."""
-        self._pinv()
-        return self._cond
-
-    # ------------------------------------------------------------ validation
-    def _check_wavelet_fits_mode(self) -> None:
-        is_complex = self._wavelet_obj.complex_cwt
-        if self.mode == "signed" and is_complex:
-            raise ScalodiffError(
-                f"wavelet={self.wavelet!r} is complex but mode='signed' needs a real wavelet; "
-                "use wavelet='morl', or mode='complex'"
-            )
-        if self.mode == "complex" and not is_complex:
-            raise ScalodiffError(
-                f"wavelet={self.wavelet!r} is real but mode='complex' needs a complex wavelet; "
-                "use e.g. wavelet='cmor1.5-1.0', or mode='signed'"
-            )
-
-    def _resolve_scales(self, given) -> np.ndarray:
-        computed = make_scales(self.n_scales, self.scale_min, self.scale_max, self.spacing)
-        if given is None:
-            return computed
-        arr = np.asarray(given, dtype=np.float64)
-        if arr.shape != computed.shape or not np.allclose(arr, computed, rtol=1e-9, atol=0):
-            raise ScalodiffError(
-                f"scales={arr.tolist()!r} do not match n_scales={self.n_scales}, "
-                f"scale_min={self.scale_min}, scale_max={self.scale_max}, "
-                f"spacing={self.spacing!r}; leave scales=None or fix the other settings"
-            )
-        return arr
+        return self._ops.cond
 
     # -------------------------------------------------------------- operator
     def _build_operator(self) -> None:
-        """Full-resolution operator (C_op, H, L, L) and, if resizing, the image operator."""
-        size = self.window_size
         try:
-            wav = cwt_matrix(self.wavelet, self.scales, size)
+            wav = cwt_matrix(self.wavelet, self.scales, self.window_size)
         except ValueError as err:  # PyWavelets: "Selected scale of ... too small."
             raise ScalodiffError(
                 f"scale_min={self.scale_min!r} is too small for wavelet={self.wavelet!r} "
                 f"({err}); use scale_min >= 1"
             ) from None
-        op = np.zeros((self._op_channels, self.height, size, size))
-        op[:, : self.n_scales] = wav
-        if self.include_mean:
-            op[0, self.n_scales] = 1.0 / size
-        self._op_full = op
-        self._resize = None
-        if self.width != size:
-            self._resize = bilinear_time_matrix(size, self.width)  # (W, L)
-            self._upsample = bilinear_time_matrix(self.width, size)  # (L, W)
-        if self.mode == "magnitude" or self._resize is None:
-            self._op_linear = op  # resize (if any) follows the modulus
-        else:
-            self._op_linear = self._resize @ op  # (C, H, W, L)
-        # Reject settings the inverse cannot handle now, not after training.
-        self.raw_cond = condition_number(self._op_linear.reshape(-1, size))
-        self._check_cond(self.raw_cond, what="")
+        # Settings the inverse cannot handle are rejected here, not after training.
+        self._ops = OperatorSet(
+            wav, self.include_mean, self.width, self.mode != "magnitude", self._check_cond
+        )
+        self.raw_cond = self._ops.raw_cond
+        self._resize = self._ops.resize
 
     def _check_cond(self, cond: float, what: str) -> None:
-        settings = (
-            f"n_scales={self.n_scales}, scale_min={self.scale_min:g}, "
-            f"scale_max={self.scale_max:g}, include_mean={self.include_mean}, "
-            f"image_width={self.image_width}"
-        )
-        if not cond < COND_LIMIT:
-            raise ScalodiffError(
-                f"the {what}scalogram operator is not invertible (condition number {cond:.3g}) "
-                f"with {settings}; use more scales, include_mean=True, scale_max close to "
-                f"window_size/2={self.window_size / 2:g} or a larger image_width"
-            )
-        if cond > COND_WARN:
-            warnings.warn(
-                f"scalogram operator condition number {cond:.3g} with {settings}: the inverse "
-                "amplifies errors; float32 round trips will not be exact",
-                stacklevel=3,
-            )
+        check_condition(cond, what, self)
 
     def _row_scale(self) -> np.ndarray:
         """Per operator row (C_op, H) scale: stds, shared by both parts in magnitude mode."""
         if self.stds is None:
             return np.ones((self._op_channels, self.height))
-        if self.mode == "magnitude":
-            return np.broadcast_to(self.stds, (self._op_channels, self.height))
-        return self.stds
-
-    def _pinv(self) -> np.ndarray:
-        """Pseudo-inverse (L, C_op*H*W_op) of the standardized operator, float64."""
-        if self._pinv64 is None:
-            op_std = self._op_linear / self._row_scale()[:, :, None, None]
-            pinv, cond = gram_pinv(op_std.reshape(-1, self.window_size))
-            self._check_cond(cond, what="standardized ")
-            self._pinv64, self._cond = pinv, cond
-        return self._pinv64
+        return np.broadcast_to(self.stds, (self._op_channels, self.height))
 
     def _tensor(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """Operators as tensors, built once per (name, dtype, device)."""
-        key = (name, dtype, str(device))
-        if key not in self._cache:
-            size = self.window_size
-            scale = self._row_scale()[:, :, None, None]
-            if name == "fwd_raw":
-                arr = self._op_linear.reshape(-1, size).T
-            elif name == "fwd_std":
-                arr = (self._op_linear / scale).reshape(-1, size).T
-            elif name == "inv_std":
-                arr = self._pinv().T
-            elif name == "inv_raw":
-                shape = self._op_linear.shape
-                arr = (self._pinv().reshape(size, *shape[:3]) / scale[..., 0]).reshape(size, -1).T
-            elif name == "resize":
-                arr = self._resize.T
-            elif name == "upsample":
-                arr = self._upsample.T
-            else:  # pragma: no cover - internal names only
-                raise KeyError(name)
-            self._cache[key] = torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype).to(device)
-        return self._cache[key]
+        return self._ops.tensor(name, dtype, device)
 
     # --------------------------------------------------------------- forward
     @torch.no_grad()
@@ -357,34 +288,26 @@ class Scalogram:
         return self._magnitude_image(coef.view(batch, self._op_channels, self.height, -1))
 
     def _magnitude_image(self, coef: torch.Tensor) -> torch.Tensor:
-        batch, _, _, size = coef.shape
-        out = torch.empty((batch, 1, self.height, size), dtype=coef.dtype, device=coef.device)
-        wav = coef[:, :, : self.n_scales]
-        if coef.shape[1] == 1:
-            torch.abs(wav[:, 0], out=out[:, 0, : self.n_scales])
-        else:
-            torch.linalg.vector_norm(wav, dim=1, out=out[:, 0, : self.n_scales])
-        if self.include_mean:
-            out[:, 0, self.n_scales] = coef[:, 0, self.n_scales]
+        out = magnitude_rows(coef, self.n_scales, self.include_mean)
         if self._resize is not None:
             out = out @ self._tensor("resize", coef.dtype, coef.device)
         return out
 
     def _pywt_coefficients(self, x: torch.Tensor, standardize: bool) -> torch.Tensor:
-        """(B, C_op*H*L) coefficients from ``pywt.cwt`` at full resolution, on CPU."""
-        data = x.detach().cpu().numpy()
-        coef, _ = pywt.cwt(data, self.scales, self._wavelet_obj, method="conv", axis=-1)
-        coef = np.moveaxis(coef, 0, 1)  # (B, S, L)
-        parts = [coef.real, coef.imag] if np.iscomplexobj(coef) else [coef]
-        full = np.zeros(
-            (data.shape[0], self._op_channels, self.height, self.window_size), data.dtype
-        )
-        full[:, :, : self.n_scales] = np.stack(parts, axis=1)
+        """(B, C_op*H*L) full-resolution coefficients from ``pywt.cwt``, computed on CPU.
+
+        Always in float64: ``pywt.cwt`` in float32 differentiates an integrated
+        wavelet in float32 and loses 1e-4 to 4e-3 of relative accuracy.
+        """
+        data = x.detach().cpu().double().numpy()
+        shape = (data.shape[0], self._op_channels, self.height, self.window_size)
+        full = np.zeros(shape)
+        full[:, :, : self.n_scales] = pywt_coefficients(data, self.scales, self.wavelet)
         if self.include_mean:
             full[:, 0, self.n_scales] = data.mean(axis=1, keepdims=True)
         if standardize:
-            full /= self._row_scale()[None, :, :, None].astype(data.dtype)
-        return torch.from_numpy(full.reshape(data.shape[0], -1)).to(x.device)
+            full /= self._row_scale()[None, :, :, None]
+        return torch.from_numpy(full.reshape(shape[0], -1)).to(x.device, x.dtype)
 
     # --------------------------------------------------------------- inverse
     @torch.no_grad()
@@ -401,7 +324,8 @@ class Scalogram:
         -------
         torch.Tensor, shape (B, L), same dtype and device as ``s``
         """
-        self._check_image(s)
+        context = f"mode={self.mode!r}, n_scales={self.n_scales}, include_mean={self.include_mean}"
+        check_image_batch(s, (self.channels, self.height, self.width), context)
         std = standardized or self.stds is None
         batch = s.shape[0]
         if self.mode != "magnitude":
@@ -410,9 +334,15 @@ class Scalogram:
         if not std:
             scale = torch.as_tensor(self.stds, dtype=s.dtype, device=s.device)
             s = s / scale[None, :, :, None]
-        if self._resize is not None:
-            s = s @ self._tensor("upsample", s.dtype, s.device)
+        resize = None
         mean_row = s[:, 0, self.n_scales] if self.include_mean else None
+        if self._resize is not None:
+            resize = (
+                self._tensor("resize", s.dtype, s.device),
+                self._tensor("resize_pinv", s.dtype, s.device),
+            )
+            if mean_row is not None:  # a valid mean row is constant: keep its average
+                mean_row = mean_row.mean(dim=-1, keepdim=True).expand(-1, self.window_size)
         return griffin_lim(
             s[:, 0, : self.n_scales],
             mean_row,
@@ -421,26 +351,9 @@ class Scalogram:
             self._op_channels,
             self.phase_iters,
             self.phase_momentum,
+            self.phase_stages,
+            resize,
         )
-
-    def _check_image(self, s: torch.Tensor) -> None:
-        expected = (self.channels, self.height, self.width)
-        if not isinstance(s, torch.Tensor):
-            raise ScalodiffError(
-                f"scalogram of type {type(s).__name__} is not a torch.Tensor; "
-                "pass torch.as_tensor(s)"
-            )
-        if s.dim() != 4 or tuple(s.shape[1:]) != expected:
-            raise ScalodiffError(
-                f"scalogram shape {tuple(s.shape)} does not match (B, C, H, W) = (B, {expected[0]}, "
-                f"{expected[1]}, {expected[2]}) of this transform (mode={self.mode!r}, "
-                f"n_scales={self.n_scales}, include_mean={self.include_mean}); load the transform "
-                "saved with the model"
-            )
-        if s.dtype not in (torch.float32, torch.float64):
-            raise ScalodiffError(
-                f"scalogram dtype {s.dtype} is not supported; use float32 or float64"
-            )
 
     # ---------------------------------------------------------- fit and save
     def fit(self, x: torch.Tensor | np.ndarray, batch_size: int = 1024) -> Scalogram:
@@ -457,7 +370,7 @@ class Scalogram:
         data = data.detach().to("cpu", torch.float64)
         check_finite(data, "training windows")
         self.stds = None
-        self._invalidate()
+        self._ops.set_row_scale(self._row_scale())
         total = torch.zeros((self.channels, self.height), dtype=torch.float64)
         for start in range(0, data.shape[0], batch_size):
             # The matrix path gives the same numbers as pywt and is much faster.
@@ -465,12 +378,8 @@ class Scalogram:
             total += img.square().sum(dim=(0, 3))
         rms = (total / (data.shape[0] * self.width)).sqrt().numpy()
         self.stds = np.where(rms > 0, rms, 1.0)
-        self._invalidate()
+        self._ops.set_row_scale(self._row_scale())
         return self
-
-    def _invalidate(self) -> None:
-        self._cache.clear()
-        self._pinv64 = None
 
     def to_json(self) -> dict:
         """A JSON-serialisable dict that :meth:`from_json` turns back into this transform."""
@@ -489,6 +398,7 @@ class Scalogram:
             "image_width": self.image_width,
             "phase_iters": self.phase_iters,
             "phase_momentum": self.phase_momentum,
+            "phase_stages": self.phase_stages,
             "scales": [float(v) for v in self.scales],
             "stds": None if self.stds is None else self.stds.tolist(),
             "pywavelets_version": pywt.__version__,
@@ -515,6 +425,7 @@ class Scalogram:
             raise ScalodiffError(f"transform JSON has bad keys ({err}); re-save it") from None
         if d.get("stds") is not None:
             obj.stds = check_stds(d["stds"], (obj.channels, obj.height))
+            obj._ops.set_row_scale(obj._row_scale())
         return obj
 
     # ------------------------------------------------------------------ UNet
@@ -525,29 +436,12 @@ class Scalogram:
         multiples of ``2 ** (levels - 1)``.
         """
         levels = check_int("levels", levels, minimum=1)
-        factor = 2 ** (levels - 1)
-        problems = []
-        if self.height % factor:
-            extra = 1 if self.include_mean else 0
-            lo = (self.height // factor) * factor
-            options = [h - extra for h in (lo, lo + factor) if h - extra >= 1]
-            problems.append(
-                f"height {self.height} (n_scales={self.n_scales}"
-                f"{' + 1 mean row' if extra else ''}) is not a multiple of {factor}; "
-                f"use n_scales in {options}"
-            )
-        if self.width % factor:
-            lo = (self.width // factor) * factor
-            options = [w for w in (lo, lo + factor) if w >= factor]
-            name = "window_size" if self.image_width is None else "image_width"
-            problems.append(
-                f"width {self.width} is not a multiple of {factor}; use {name} in {options}"
-            )
-        if problems:
-            raise ScalodiffError(
-                f"a UNet with {levels} levels needs image height and width divisible by "
-                f"2**{levels - 1}={factor}: " + "; ".join(problems)
-            )
+        width_name = "window_size" if self.image_width is None else "image_width"
+        problem = unet_size_problems(
+            self.height, self.width, levels, self.n_scales, self.include_mean, width_name
+        )
+        if problem:
+            raise ScalodiffError(problem)
 
     def __repr__(self) -> str:
         return (

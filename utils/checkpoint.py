@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from utils.errors import ScalodiffError
@@ -38,6 +40,10 @@ MARKER = "checkpoint.json"
 REQUIRED = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
             "scheduler/scheduler_config.json", "transform.json", "normalizer.json",
             "settings.json", "real_returns.npy")  # fmt: skip
+TRAIN_STATE = ("train_state/model.safetensors", "train_state/ema.safetensors",
+               "train_state/optimizer.pt", "train_state/counters.json")  # fmt: skip
+# What reading a damaged file raises (JSONDecodeError and UnicodeDecodeError are ValueErrors).
+_DAMAGED = (OSError, ValueError, RuntimeError, KeyError, SafetensorError, pickle.UnpicklingError)
 MAX_REAL_RETURNS = 500_000  # keep checkpoints small on minute data
 
 
@@ -78,7 +84,9 @@ def save_checkpoint(
     final = run_dir / step_dir_name(step)
     tmp = run_dir / f".{final.name}.tmp"
     try:
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Leftovers of a write or a pruning that a kill interrupted (one writer per run).
+        for stale in run_dir.glob(".step-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
         ema_unet.save_pretrained(tmp / "unet", safe_serialization=True)
         noise_scheduler.save_pretrained(tmp / "scheduler")
@@ -88,8 +96,14 @@ def save_checkpoint(
         np.save(tmp / "real_returns.npy", np.asarray(real_returns[-MAX_REAL_RETURNS:], np.float64))
         state_dir = tmp / "train_state"
         state_dir.mkdir()
-        save_file({k: v.contiguous() for k, v in train_state["model"].items()}, state_dir / "model.safetensors")
-        save_file({f"{i}": t.contiguous() for i, t in enumerate(train_state["ema"])}, state_dir / "ema.safetensors")
+        save_file(
+            {k: v.contiguous() for k, v in train_state["model"].items()},
+            state_dir / "model.safetensors",
+        )
+        save_file(
+            {f"{i}": t.contiguous() for i, t in enumerate(train_state["ema"])},
+            state_dir / "ema.safetensors",
+        )
         torch.save(
             {"optimizer": train_state["optimizer"], "lr_scheduler": train_state["lr_scheduler"]},
             state_dir / "optimizer.pt",
@@ -97,7 +111,8 @@ def save_checkpoint(
         _write_json(state_dir / "counters.json", train_state["counters"])
         _write_json(tmp / MARKER, {"format_version": FORMAT_VERSION, "step": step})
         if final.exists():
-            shutil.rmtree(final)
+            # The same step saved again (e.g. on Ctrl-C): move the old one aside whole.
+            os.replace(final, run_dir / f".{final.name}.old")
         os.replace(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -108,7 +123,14 @@ def save_checkpoint(
             ) from exc
         raise
     for old in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        # Rename first: a kill during the deletion must not leave a marked but partial checkpoint.
+        trash = run_dir / f".{old.name}.old"
+        try:
+            os.replace(old, trash)
+        except OSError:
+            continue  # pruning is housekeeping: never fail after a good save
+        shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(run_dir / f".{final.name}.old", ignore_errors=True)
     return final
 
 
@@ -154,7 +176,7 @@ def validate(step_dir: Path) -> dict[str, Any]:
     marker = step_dir / MARKER
     if not marker.is_file():
         raise ScalodiffError(f"{step_dir}: incomplete checkpoint ({MARKER} is missing)")
-    info = json.loads(marker.read_text())
+    info = read_json(step_dir, MARKER)
     if info.get("format_version") != FORMAT_VERSION:
         raise ScalodiffError(
             f"{step_dir}: checkpoint format {info.get('format_version')!r}, this code reads "
@@ -166,35 +188,68 @@ def validate(step_dir: Path) -> dict[str, Any]:
     return info
 
 
+def _damaged(step_dir: Path, what: str, exc: BaseException) -> ScalodiffError:
+    detail = " ".join(str(exc).split())[:300]  # one line, whatever the library wrote
+    return ScalodiffError(
+        f"{step_dir}: cannot read {what} ({type(exc).__name__}: {detail}); the checkpoint is "
+        "damaged. Use another checkpoint of the run (an earlier step-* folder) or retrain"
+    )
+
+
 def read_json(step_dir: Path, name: str) -> dict[str, Any]:
-    return json.loads((step_dir / name).read_text())
+    """A JSON object from a checkpoint folder; a damaged file is a :class:`ScalodiffError`."""
+    try:
+        payload = json.loads((step_dir / name).read_text())
+    except _DAMAGED as exc:
+        raise _damaged(step_dir, name, exc) from exc
+    if not isinstance(payload, dict):
+        found = type(payload).__name__
+        raise _damaged(step_dir, name, ValueError(f"expected a JSON object, got {found}"))
+    return payload
 
 
 def load_for_sampling(step_dir: Path) -> dict[str, Any]:
     """Everything generate.py needs: EMA UNet, scheduler config, transform, normalizer, settings, real returns."""
-    validate(step_dir)
-    unet = UNet2DModel.from_pretrained(step_dir / "unet", use_safetensors=True)
+    info = validate(step_dir)
+    try:
+        unet = UNet2DModel.from_pretrained(step_dir / "unet", use_safetensors=True)
+        scheduler_config = DDPMScheduler.load_config(step_dir / "scheduler")
+        real_returns = np.load(step_dir / "real_returns.npy", allow_pickle=False)
+    except _DAMAGED as exc:
+        raise _damaged(step_dir, "the model files", exc) from exc
     return {
         "unet": unet.eval(),
-        "scheduler_config": DDPMScheduler.load_config(step_dir / "scheduler"),
+        "scheduler_config": scheduler_config,
         "transform": read_json(step_dir, "transform.json"),
         "normalizer": read_json(step_dir, "normalizer.json"),
         "settings": read_json(step_dir, "settings.json"),
-        "real_returns": np.load(step_dir / "real_returns.npy", allow_pickle=False),
-        "step": read_json(step_dir, MARKER)["step"],
+        "real_returns": real_returns,
+        "step": info.get("step"),
     }
 
 
 def load_train_state(step_dir: Path) -> dict[str, Any]:
     """The resumable state written by :func:`save_checkpoint` (no pickle)."""
     validate(step_dir)
+    missing = [f for f in TRAIN_STATE if not (step_dir / f).is_file()]
+    if missing:
+        raise ScalodiffError(
+            f"{step_dir}: cannot resume, the checkpoint is missing {', '.join(missing)}; "
+            "resume from an earlier step-* folder, or sample from this one with generate.py"
+        )
     state_dir = step_dir / "train_state"
-    ema = load_file(state_dir / "ema.safetensors")
-    opt = torch.load(state_dir / "optimizer.pt", weights_only=True, map_location="cpu")
+    try:
+        ema = load_file(state_dir / "ema.safetensors")
+        opt = torch.load(state_dir / "optimizer.pt", weights_only=True, map_location="cpu")
+        model = load_file(state_dir / "model.safetensors")
+        ema_list = [ema[str(i)] for i in range(len(ema))]
+        optimizer, lr_scheduler = opt["optimizer"], opt["lr_scheduler"]
+    except _DAMAGED as exc:
+        raise _damaged(step_dir, "the training state", exc) from exc
     return {
-        "model": load_file(state_dir / "model.safetensors"),
-        "ema": [ema[str(i)] for i in range(len(ema))],
-        "optimizer": opt["optimizer"],
-        "lr_scheduler": opt["lr_scheduler"],
-        "counters": json.loads((state_dir / "counters.json").read_text()),
+        "model": model,
+        "ema": ema_list,
+        "optimizer": optimizer,
+        "lr_scheduler": lr_scheduler,
+        "counters": read_json(step_dir, "train_state/counters.json"),
     }

@@ -75,7 +75,9 @@ def write_paths(
     if start_price <= 0 or not np.isfinite(start_price):
         raise ScalodiffError(f"start price must be a positive number, got {start_price}")
     if path.exists() and not overwrite:
-        raise ScalodiffError(f"{path} exists; pass --overwrite to replace it or choose another --out")
+        raise ScalodiffError(
+            f"{path} exists; pass --overwrite to replace it or choose another --out"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temporary name first so a kill never leaves half a file under the real name.
     tmp = path.with_name(f".{path.name}.tmp")

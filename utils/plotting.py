@@ -20,7 +20,14 @@ from evaluation.metrics import acf  # noqa: E402
 
 def _show_scalogram(ax: plt.Axes, image: torch.Tensor, title: str, vmax: float) -> None:
     """First channel of a [C, H, W] scalogram, small scales at the top."""
-    ax.imshow(image[0].numpy(), aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    ax.imshow(
+        image[0].numpy(),
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-vmax,
+        vmax=vmax,
+        interpolation="nearest",
+    )
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("time step")
     ax.set_ylabel("scale (row)")
@@ -64,16 +71,27 @@ def plot_generation(
 
     ax = axes[0, 0]
     for r in synth[:n_paths]:
-        ax.plot(steps, start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])), lw=0.8, alpha=0.7)
+        ax.plot(
+            steps, start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])), lw=0.8, alpha=0.7
+        )
     rng = np.random.default_rng(0)
     for i in rng.choice(len(real_windows), size=min(3, len(real_windows)), replace=False):
         r = real_windows[i]
-        ax.plot(steps, start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])), color="black", lw=1.2)
-    ax.set_title(f"{min(n_paths, len(synth))} generated price paths (black: real windows)", fontsize=9)
+        ax.plot(
+            steps,
+            start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])),
+            color="black",
+            lw=1.2,
+        )
+    ax.set_title(
+        f"{min(n_paths, len(synth))} generated price paths (black: real windows)", fontsize=9
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("price")
 
-    vmax = float(max(real_images[:1].abs().quantile(0.99), synth_images[:1].abs().quantile(0.99), 1e-6))
+    vmax = float(
+        max(real_images[:1].abs().quantile(0.99), synth_images[:1].abs().quantile(0.99), 1e-6)
+    )
     _show_scalogram(axes[0, 1], real_images[0], "real scalogram (standardized)", vmax)
     _show_scalogram(axes[0, 2], synth_images[0], "generated scalogram", vmax)
 
@@ -81,11 +99,27 @@ def plot_generation(
     real_flat, synth_flat = real_windows.ravel(), synth.ravel()
     lim = np.quantile(np.abs(np.concatenate([real_flat, synth_flat])), 0.9995)
     bins = np.linspace(-lim, lim, 81)
-    ax.hist(real_flat, bins=bins, density=True, histtype="step", color="black", lw=1.5, label="real")
-    ax.hist(synth_flat, bins=bins, density=True, histtype="step", color="tab:red", lw=1.5, label="generated")
+    ax.hist(
+        real_flat, bins=bins, density=True, histtype="step", color="black", lw=1.5, label="real"
+    )
+    ax.hist(
+        synth_flat,
+        bins=bins,
+        density=True,
+        histtype="step",
+        color="tab:red",
+        lw=1.5,
+        label="generated",
+    )
     sd = real_flat.std()
     grid = np.linspace(-lim, lim, 400)
-    ax.plot(grid, np.exp(-0.5 * (grid / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), ":", color="gray", label="Gaussian")
+    ax.plot(
+        grid,
+        np.exp(-0.5 * (grid / sd) ** 2) / (sd * np.sqrt(2 * np.pi)),
+        ":",
+        color="gray",
+        label="Gaussian",
+    )
     ax.set_yscale("log")
     ax.set_ylim(bottom=0.5 / (len(synth_flat) * (bins[1] - bins[0])))
     ax.set_title("log returns (log density)", fontsize=9)

@@ -42,9 +42,27 @@ def resume_run_dir(
     changing any other setting of a run is an error rather than a silent mix.
     """
     if target == "latest":
+        if not any(ckpt.list_checkpoints(run) for run in Path(settings["SAVE_DIR"]).glob("*")):
+            raise ScalodiffError(
+                f"--resume: no checkpoint under {settings['SAVE_DIR']}/ to continue; start a run "
+                "with `python train.py`, or give the run folder: --resume DIR"
+            )
         step_dir = ckpt.find_latest(settings["SAVE_DIR"])
     else:
-        step_dir = ckpt.resolve_checkpoint(target, settings["SAVE_DIR"])
+        path = Path(target)
+        if not path.is_dir():
+            raise ScalodiffError(
+                f"--resume {path}: no such folder; give a run folder or a step-* folder in it"
+            )
+        steps = [path] if (path / ckpt.MARKER).is_file() else ckpt.list_checkpoints(path)
+        if not steps:
+            # A run killed before its first save leaves a folder with a log and nothing to load.
+            raise ScalodiffError(
+                f"--resume {path}: holds no complete checkpoint, so there is nothing to continue "
+                "(a run saves every CHECKPOINT_EVERY steps and at the end). Delete the folder and "
+                "start the run again"
+            )
+        step_dir = steps[-1]
     saved = ckpt.read_json(step_dir, "settings.json")
     resumed = dict(saved)
     for name in sorted(explicit):
@@ -59,5 +77,8 @@ def resume_run_dir(
 
 
 def _differs(a: Any, b: Any) -> bool:
-    norm = (lambda v: list(v) if isinstance(v, tuple | list) else v)
+    # JSON turns tuples into lists; compare them as equal.
+    def norm(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple | list) else v
+
     return norm(a) != norm(b)

@@ -92,7 +92,9 @@ def config_defaults() -> dict[str, Any]:
     values = {k: getattr(config, k) for k in dir(config) if k.isupper()}
     for name in values:
         if name not in SETTING_TYPES:
-            raise ScalodiffError(f"config.py: unknown setting {name}{_did_you_mean(name, SETTING_TYPES)}")
+            raise ScalodiffError(
+                f"config.py: unknown setting {name}{_did_you_mean(name, SETTING_TYPES)}"
+            )
     return values
 
 

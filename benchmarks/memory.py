@@ -1,0 +1,286 @@
+"""Peak memory of train.py's data preparation and one epoch of batches, by series length.
+
+    python benchmarks/memory.py                          # 1M, 3M and 10M minute bars, CSV
+    python benchmarks/memory.py --rows 10000000 --formats csv,parquet --json mem.json
+
+For each length a synthetic minute-bar price series (timestamp, close) is written
+to a temporary file, then a fresh Python process (so that peaks do not mix) runs
+what train.py runs before its first step:
+
+1. ``train.prepare_data``: ``load_prices`` (reading, cleaning and checking the
+   file), log returns, the time split, the normalizer fitted on the training
+   part, normalized float32 returns and the window view (stride STRIDE);
+2. ``train.make_transform``: the scalogram transform with its per-row scales
+   fitted on the training windows;
+3. one epoch of train.py's batching: the epoch permutation, then every batch of
+   windows copied out of the view. Only the first --forward-batches batches also
+   get the scalogram forward (the images the UNet would see): one image batch is
+   all a step holds at a time, and doing it for an epoch of millions of windows
+   would take hours, so the cap does not hide any memory growth.
+
+It prints the process's resident memory after imports and its peak
+(``resource.getrusage``: the kernel's high-water mark, so no short spike is
+missed) after each stage, next to the size that precomputed scalograms of every
+window would take. Memory should grow with the series length (a few arrays of
+one value per row), never with windows x image size. Issue 5's target: below
+2 GiB at 10 million rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+MIB = 1024**2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="memory.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--rows",
+        default="1000000,3000000,10000000",
+        help="comma-separated series lengths [%(default)s]",
+    )
+    p.add_argument(
+        "--formats", default="csv", help="comma-separated file formats: csv, parquet [%(default)s]"
+    )
+    p.add_argument(
+        "--preset",
+        default="auto",
+        help="model preset whose transform is used (auto: as train.py) [%(default)s]",
+    )
+    p.add_argument(
+        "--forward-batches",
+        type=int,
+        default=200,
+        help="batches that also get the scalogram forward [%(default)s]",
+    )
+    p.add_argument(
+        "--tmp-dir", help="where the price files go (default: the system temporary folder)"
+    )
+    p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    # Internal: the two kinds of subprocess this script starts.
+    p.add_argument("--write-file", nargs=2, metavar=("ROWS", "PATH"), help=argparse.SUPPRESS)
+    p.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------ the price file
+
+
+def write_prices(rows: int, path: Path, chunk: int = 1_000_000) -> None:
+    """Minute bars of a fat-tailed random walk, written in chunks so the writer stays small."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    start = np.datetime64("2010-01-04T00:00", "m")
+    schema = pa.schema([("timestamp", pa.timestamp("s")), ("close", pa.float64())])
+    writer = (
+        pq.ParquetWriter(path, schema)
+        if path.suffix == ".parquet"
+        else pacsv.CSVWriter(path, schema)
+    )
+    level = np.log(1.1)
+    with writer:
+        for lo in range(0, rows, chunk):
+            n = min(chunk, rows - lo)
+            steps = 2e-4 * rng.standard_t(4, n)
+            logp = level + np.cumsum(steps)
+            level = logp[-1]
+            stamps = (start + np.arange(lo, lo + n)).astype("datetime64[s]")
+            # Five decimals, as FX quotes come; the CSV then holds text like real exports.
+            table = pa.table(
+                {"timestamp": stamps, "close": np.round(np.exp(logp), 5)}, schema=schema
+            )
+            writer.write_table(table)
+
+
+# ------------------------------------------------------------------ one measurement
+
+
+def peak_bytes() -> int:
+    """The process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure(path: Path, preset: str, forward_batches: int) -> dict[str, Any]:
+    """Run train.py's preparation and one epoch of batching on ``path``; return the stages' peaks."""
+    import psutil
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    import train
+    from utils.seeding import derive_seed
+    from utils.settings import apply_preset, config_defaults
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    proc = psutil.Process()
+    out: dict[str, Any] = {"rss_after_imports": proc.memory_info().rss, "stages": []}
+
+    def stage(name: str, t0: float) -> None:
+        out["stages"].append(
+            {
+                "stage": name,
+                "seconds": time.perf_counter() - t0,
+                "rss": proc.memory_info().rss,
+                "peak": peak_bytes(),
+            }
+        )
+
+    settings = apply_preset(
+        {**config_defaults(), "CSV_PATH": str(path), "COLUMN": "close", "PRESET": preset},
+        cuda_available=torch.cuda.is_available(),
+    )
+    # Reading the file is most of prepare_data's memory: wrap train.py's load_prices (the
+    # name prepare_data calls) to note the peak when it returns, leaving the code path as is.
+    load = train.load_prices
+
+    def load_and_mark(*a: Any, **k: Any) -> Any:
+        t_load = time.perf_counter()
+        result = load(*a, **k)
+        stage("load_prices", t_load)
+        return result
+
+    train.load_prices = load_and_mark
+    t0 = time.perf_counter()
+    data = train.prepare_data(settings, None)
+    train.load_prices = load
+    stage("prepare_data", t0)
+
+    t0 = time.perf_counter()
+    windows = data["windows"]
+    transform = train.make_transform(settings, windows, None)
+    stage("make_transform", t0)
+
+    # One epoch of train.py's batching: a permutation of all windows, batches copied out of
+    # the view in sorted order, the scalogram forward on the first ``forward_batches``.
+    t0 = time.perf_counter()
+    batch = settings["BATCH_SIZE"]
+    g = torch.Generator().manual_seed(derive_seed(settings["SEED"], 0))
+    perm = torch.randperm(len(windows), generator=g).numpy()
+    checksum = 0.0
+    for b in range(len(windows) // batch):
+        idx = perm[b * batch : (b + 1) * batch]
+        x = torch.from_numpy(windows[np.sort(idx)])
+        if b < forward_batches:
+            checksum += float(transform.forward(x)[:, :, 0, 0].sum())
+    stage("epoch_of_batches", t0)
+
+    shape = (transform.channels, transform.height, transform.width)
+    out.update(
+        rows=len(data["prices"]),
+        windows=len(windows),
+        window_size=settings["WINDOW_SIZE"],
+        stride=settings["STRIDE"],
+        preset=settings["PRESET"],
+        batch=batch,
+        forward_batches=min(forward_batches, len(windows) // batch),
+        image=list(shape),
+        precomputed_bytes=len(windows) * int(np.prod(shape)) * 4,  # float32 images of every window
+        peak=peak_bytes(),
+        file_bytes=path.stat().st_size,
+        checksum=checksum,
+    )
+    return out
+
+
+# ------------------------------------------------------------------ driver
+
+
+def run_python(args: list[str]) -> str:
+    """Run this script in a fresh interpreter; return its stdout (its stderr passes through)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"subprocess {args} failed with exit status {proc.returncode}")
+    return proc.stdout
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| rows | format | file (MiB) | windows | image | RSS after imports (MiB) | peak after load_prices | "
+        "after prepare_data | after make_transform | after epoch | peak - imports (MiB) | bytes per row | "
+        "precomputed scalograms (GiB) |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        peaks = {s["stage"]: s["peak"] / MIB for s in r["stages"]}
+        grown = r["peak"] - r["rss_after_imports"]
+        lines.append(
+            f"| {r['rows']:,} | {r['format']} | {r['file_bytes'] / MIB:.0f} | {r['windows']:,} | "
+            f"{'x'.join(map(str, r['image']))} | {r['rss_after_imports'] / MIB:.0f} | "
+            f"{peaks['load_prices']:.0f} | {peaks['prepare_data']:.0f} | {peaks['make_transform']:.0f} | {peaks['epoch_of_batches']:.0f} | "
+            f"{grown / MIB:.0f} | {grown / r['rows']:.0f} | {r['precomputed_bytes'] / GIB:,.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.write_file:
+        write_prices(int(args.write_file[0]), Path(args.write_file[1]))
+        return 0
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure), args.preset, args.forward_batches)))
+        return 0
+
+    sizes = [int(float(r)) for r in args.rows.split(",") if r.strip()]
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    results = []
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
+        for rows in sizes:
+            for fmt in formats:
+                path = Path(tmp) / f"prices_{rows}.{fmt}"
+                t0 = time.perf_counter()
+                run_python(["--write-file", str(rows), str(path)])
+                print(
+                    f"{rows:,} rows: wrote {fmt} ({path.stat().st_size / MIB:.0f} MiB) in {time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
+                child = [
+                    "--measure",
+                    str(path),
+                    "--preset",
+                    args.preset,
+                    "--forward-batches",
+                    str(args.forward_batches),
+                ]
+                result = json.loads(run_python(child).strip().splitlines()[-1])
+                result["format"] = fmt
+                results.append(result)
+                stages = ", ".join(f"{s['stage']} {s['seconds']:.0f} s" for s in result["stages"])
+                print(f"  peak {result['peak'] / GIB:.2f} GiB ({stages})", flush=True)
+                path.unlink()
+    print()
+    print(table(results))
+    first = results[0]
+    print(
+        f"\npreset {first['preset']}: windows of {first['window_size']} at stride {first['stride']}, "
+        f"batch {first['batch']}; scalogram forward on the first {first['forward_batches']} batches only. "
+        "Precomputed = float32 images of every window. Target: peak < 2 GiB at 10M rows."
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
