@@ -6,28 +6,24 @@ or with `--set NAME=VALUE`. A value of None means "take it from the preset":
 presets (models/presets.py) size the model and the transform for the hardware.
 """
 
+# One line per setting, its comment beside it (the README's table is made from these).
+# fmt: off
+
 # ---------------------------------------------------------------- data
 CSV_PATH = "data/eurusd.csv"  # price file (CSV, Parquet, HistData) or a built-in name (sp500, nasdaq, ...); when the file is missing the built-in S&P 500 is used
 COLUMN = "Close"  # price column, matched case-insensitively; not needed for one-column files; HistData: close (M1) / mid (ticks) by default
 WINDOW_SIZE = 256  # returns per training window = length of generated paths
-STRIDE = (
-    1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
-)
-TRAIN_FRAC = (
-    0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
-)
+STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
+TRAIN_FRAC = 0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
 MAX_MISSING_FRAC = 0.01  # missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
-RETURN_POWER = (
-    1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
-)
+RETURN_POWER = 1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
 # ---------------------------------------------------------------- scalogram
 TRANSFORM_MODE = None  # "signed" (real Morlet), "complex" (complex Morlet, 2 channels) or "magnitude" (|W|, approximate inverse)
 WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.0" for complex
-SCALES = (
-    None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
-)
+SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
+VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse
@@ -56,7 +52,7 @@ CHECKPOINT_EVERY = 500  # save a checkpoint every N optimizer steps (and always 
 KEEP_CHECKPOINTS = 2  # keep the newest N checkpoints of a run
 SAVE_DIR = "checkpoints"  # runs are written to SAVE_DIR/<run name>/step-NNNNNN
 DEVICE = "auto"  # "auto", "cpu" or "cuda"
-MIXED_PRECISION = "auto"  # "no", "bf16" or "auto" (bf16 on a GPU that supports it)
+MIXED_PRECISION = "auto"  # "no", "bf16" or "auto" (bf16 where the GPU or CPU has native bf16, else fp32)
 COMPILE = False  # torch.compile the UNet (GPU; slow first steps)
 SEED = 0  # seeds data order, initial weights and noise
 
@@ -67,3 +63,4 @@ SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 25, unip
 SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
 START_PRICE = None  # first price of generated paths; None: the last training price
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given
+# fmt: on

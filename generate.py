@@ -27,7 +27,7 @@ from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.metrics import format_summary, quick_summary
 from models.diffusion import default_steps, make_sampler, sample
-from transforms.wavelet import Scalogram
+from transforms.volatility import transform_from_json
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
 from utils.paths_io import write_paths
@@ -110,7 +110,7 @@ def sample_returns(
     device: torch.device,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms."""
-    transform = Scalogram.from_json(loaded["transform"])
+    transform = transform_from_json(loaded["transform"])
     normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
     unet = loaded["unet"].to(device)
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
@@ -180,7 +180,7 @@ def generate(argv: list[str] | None = None) -> int:
     )
     print(format_summary(quick_summary(real_windows, returns)))
     if plot is not None:
-        transform = Scalogram.from_json(loaded["transform"])
+        transform = transform_from_json(loaded["transform"])
         normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
         real_z = torch.from_numpy(
             np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64)

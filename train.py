@@ -40,6 +40,7 @@ from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import check_length, windows_view
 from models.diffusion import EMA, build_noise_scheduler, build_unet
+from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
@@ -98,6 +99,20 @@ def lr_at(progress: float, step: int, settings: dict[str, Any]) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def resolve_mixed_precision(setting: str, use_cpu: bool) -> str:
+    """``auto`` means bf16 autocast where the hardware has native bf16, else fp32.
+
+    On a CPU that means AVX512-BF16 or AMX (oneDNN reports it); there bf16
+    autocast roughly doubled training throughput of the cpu preset in our runs.
+    Elsewhere bf16 is emulated and slower, so auto stays in fp32.
+    """
+    if setting != "auto":
+        return setting
+    if use_cpu:
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "no"
+
+
 def prepare_data(settings: dict[str, Any], normalizer_json: dict | None) -> dict[str, Any]:
     """Prices -> log returns -> normalizer (fitted on the training split) -> window view."""
     source, note = data_source(settings)
@@ -117,10 +132,12 @@ def prepare_data(settings: dict[str, Any], normalizer_json: dict | None) -> dict
     return {"prices": prices, "train_returns": train, "normalizer": normalizer, "windows": windows}
 
 
-def make_transform(settings: dict[str, Any], windows: np.ndarray, saved: dict | None) -> Scalogram:
+def make_transform(
+    settings: dict[str, Any], windows: np.ndarray, saved: dict | None
+) -> Scalogram | VolatilityScalogram:
     """The scalogram transform, fitted per scale on the training windows (or as saved)."""
     if saved is not None:
-        return Scalogram.from_json(saved)
+        return transform_from_json(saved)
     transform = Scalogram(
         window_size=settings["WINDOW_SIZE"],
         n_scales=settings["SCALES"],
@@ -131,7 +148,10 @@ def make_transform(settings: dict[str, Any], windows: np.ndarray, saved: dict | 
         include_mean=settings["TRANSFORM_MODE"] != "magnitude",
         image_width=settings["IMAGE_SIZE"],
     )
-    return transform.fit(windows[:: -(-len(windows) // FIT_WINDOWS)])
+    fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
+    if settings["VOLATILITY_ROW"]:
+        return VolatilityScalogram(transform).fit(fit_windows)
+    return transform.fit(fit_windows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,9 +190,7 @@ def train(argv: list[str] | None = None) -> int:
     use_cpu = settings["DEVICE"] == "cpu" or not torch.cuda.is_available()
     if settings["DEVICE"] == "cuda" and use_cpu:
         raise ScalodiffError("setting DEVICE is 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    mp = settings["MIXED_PRECISION"]
-    if mp == "auto":
-        mp = "bf16" if not use_cpu and torch.cuda.is_bf16_supported() else "no"
+    mp = resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu)
     accel = Accelerator(
         cpu=use_cpu, mixed_precision=mp, gradient_accumulation_steps=settings["GRAD_ACCUM"]
     )

@@ -173,7 +173,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats")
     parser.add_argument("--magnitude-windows", type=int, default=64, help="windows in (5)")
     parser.add_argument("--quick", action="store_true", help="16 windows in (5), 3 repeats")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--speed-only", action="store_true", help="run section (1) only")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.magnitude_windows, args.repeats = 16, 3
     windows = sp500_windows()
@@ -186,6 +190,8 @@ def main() -> None:
         f"({len(train)} train / {len(test)} test)"
     )
     section_speed(windows, min(args.windows, len(windows)), args.repeats)
+    if args.speed_only:
+        return
     section_conditioning()
     section_round_trip(train, test)
     section_magnitude(train, windows, args.magnitude_windows)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 16 x 256 signed scalograms (15 scales + the mean row). Few channels at full
+    # 16 x 256 signed scalograms (14 scales, the mean row, the volatility row). Few channels at full
     # resolution, where convolutions cost the most, and more below; attention at
     # the lowest level (2 x 32 positions) sees the whole window at once.
     "cpu": {
         "TRANSFORM_MODE": "signed",
         "WAVELET": "morl",
-        "SCALES": 15,
+        "SCALES": 14,
+        "VOLATILITY_ROW": True,
         "BLOCK_OUT_CHANNELS": (16, 32, 64, 128),
         "LAYERS_PER_BLOCK": 1,
         "ATTENTION_LEVELS": 1,
@@ -33,7 +34,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gpu": {
         "TRANSFORM_MODE": "signed",
         "WAVELET": "morl",
-        "SCALES": 63,
+        "SCALES": 62,
+        "VOLATILITY_ROW": True,
         "BLOCK_OUT_CHANNELS": (64, 128, 192, 256),
         "LAYERS_PER_BLOCK": 2,
         "ATTENTION_LEVELS": 1,
@@ -53,6 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "TRANSFORM_MODE": "magnitude",
         "WAVELET": "morl",
         "SCALES": 128,
+        "VOLATILITY_ROW": False,
         "IMAGE_SIZE": 128,
         "BLOCK_OUT_CHANNELS": (64, 128, 256, 256),
         "LAYERS_PER_BLOCK": 2,

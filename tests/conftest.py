@@ -21,7 +21,7 @@ def tiny_settings(save_dir: Path, **extra: object) -> list[str]:
     """Command-line flags for a model of a few thousand parameters on 32-step windows."""
     values = {
         "WINDOW_SIZE": 32,
-        "SCALES": 7,
+        "SCALES": 6,
         "BLOCK_OUT_CHANNELS": "(8,16)",
         "LAYERS_PER_BLOCK": 1,
         "NUM_TIMESTEPS": 50,

@@ -50,7 +50,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(flags: list[str], tmp_path: Path, dump_dir: Path | None = None) -> subprocess.CompletedProcess:
+def launch(
+    flags: list[str], tmp_path: Path, dump_dir: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run ``accelerate launch`` of train.py with two CPU processes; return the finished process."""
     env = dict(os.environ)
     env.update(
@@ -124,8 +126,13 @@ def test_taken_run_folder_stops_every_rank(tmp_path: Path, tiny) -> None:
     save_dir = tmp_path / "runs"
     (save_dir / "r").mkdir(parents=True)
     (save_dir / "r" / "train_log.csv").write_text("step\n")
-    proc = launch([*tiny(MAX_STEPS=2, SAVE_DIR=save_dir), "--data", "sp500", "--run-name", "r"], tmp_path)
+    proc = launch(
+        [*tiny(MAX_STEPS=2, SAVE_DIR=save_dir), "--data", "sp500", "--run-name", "r"], tmp_path
+    )
     assert proc.returncode != 0, _explain(proc)
-    # Both ranks print the one-line error: neither trained on nor waited for the other.
-    assert proc.stderr.count("already holds a run") == WORLD, _explain(proc)
+    assert "already holds a run" in proc.stderr, _explain(proc)
+    # Rank 1 stops on rank 0's error instead of going on into a collective that rank 0 left
+    # (before the fix it died there with gloo's "Connection closed by peer"). Whether rank 1
+    # also prints the error depends on how fast the launcher ends it once rank 0 has exited.
+    assert "Connection closed" not in proc.stderr, _explain(proc)
     assert sorted(p.name for p in (save_dir / "r").iterdir()) == ["train_log.csv"]

@@ -1,26 +1,31 @@
 """Training faults: kills at any moment, a full disk, a run killed before its first save.
 
 The kill test runs ``python train.py`` as a user would, with a tiny model that saves
-a checkpoint every step, and SIGKILLs it at a random moment: while a checkpoint is
-being written, just after one was completed, or after a random delay. After every
-kill each checkpoint that ``list_checkpoints`` reports must load (for sampling and for
-resuming); then ``--resume`` must finish the run, whose final model must load and run.
-The default suite does this once; ``-m slow`` repeats it with several kills per run.
+a checkpoint every step (and prunes all but the newest two), and SIGKILLs it: while a
+checkpoint is being written, just after one was completed, after a random delay, or
+during start-up. After every kill each checkpoint that ``list_checkpoints`` reports
+must load (for sampling and for resuming); then ``--resume`` must finish the run, whose
+final model must load and run. The default suite kills once, mid-write; ``-m slow``
+runs five runs of three kills each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from diffusers import DDPMScheduler, UNet2DModel
 
 import generate
 import train
@@ -29,7 +34,7 @@ from tests.test_bad_input import EXIT_USER_ERROR, error_line
 from utils import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_STEPS = 10
+MAX_STEPS = 8  # the default suite's run; the slow runs are longer
 WAIT_S = 600  # the most any one phase may take on a busy machine
 
 
@@ -69,34 +74,48 @@ def _wait(proc: subprocess.Popen, ready, what: str) -> bool:
     return True
 
 
+def _saved(run: Path) -> set[tuple[str, int]]:
+    """The complete checkpoints of a run, each with the time its marker was written."""
+    found = set()
+    for step_dir in ckpt.list_checkpoints(run):
+        with contextlib.suppress(FileNotFoundError):  # pruned between listing and stat
+            found.add((step_dir.name, (step_dir / ckpt.MARKER).stat().st_mtime_ns))
+    return found
+
+
 def kill_at(proc: subprocess.Popen, run: Path, moment: str, rng: random.Random) -> str:
     """SIGKILL ``proc`` at ``moment``; return what the kill found (printed with the test).
 
-    ``mid-write``: as soon as a checkpoint is being written, after one is complete.
-    ``after-write``: as soon as a new complete checkpoint appears.
-    ``random``: a random delay of up to 2 s after the first complete checkpoint.
-    ``before-first``: once the run has started its log, before its first checkpoint.
+    Moments count from this process's first own save (a resumed process spends seconds
+    on imports first, and earlier processes' checkpoints and leftovers are on disk):
+
+    ``mid-write``: as soon as its next checkpoint is being written.
+    ``after-write``: as soon as its next checkpoint is complete.
+    ``random``: after a random delay of up to 1.5 s.
+    ``startup``: a random delay of up to 3 s after the start (imports, data, model).
+    ``before-first``: once a new run has started its log, before its first checkpoint.
     """
-    done = {p.name for p in ckpt.list_checkpoints(run)}
-    if moment == "before-first":
+    if moment == "startup":
+        time.sleep(rng.uniform(0.0, 3.0))
+    elif moment == "before-first":
         alive = _wait(proc, lambda: (run / "train_log.csv").exists(), "the run to start")
     else:
-        alive = _wait(proc, lambda: bool(ckpt.list_checkpoints(run)), "a first checkpoint")
+        before = _saved(run)
+        alive = _wait(proc, lambda: _saved(run) - before, "a first save")
         if alive and moment == "mid-write":
             alive = _wait(proc, lambda: bool(_tmp_dirs(run)), "a checkpoint write")
         elif alive and moment == "after-write":
-            done = {p.name for p in ckpt.list_checkpoints(run)}
-            alive = _wait(
-                proc, lambda: {p.name for p in ckpt.list_checkpoints(run)} - done, "a save"
-            )
+            before = _saved(run)
+            alive = _wait(proc, lambda: _saved(run) - before, "a second save")
         elif alive:
-            time.sleep(rng.uniform(0.0, 2.0))
+            time.sleep(rng.uniform(0.0, 1.5))
     proc.send_signal(signal.SIGKILL)
     status = proc.wait(timeout=WAIT_S)
     if status != -signal.SIGKILL:  # it finished first (a slow poll on a busy machine)
         assert status == 0, f"the run failed before the {moment} kill"
         return f"{moment}: the run finished before the kill"
-    return f"{moment}: killed with {_tmp_dirs(run) or 'no'} partial checkpoint folder(s) on disk"
+    newest = ckpt.list_checkpoints(run)[-1].name if ckpt.list_checkpoints(run) else "none"
+    return f"{moment}: killed with newest {newest} and partial folders {_tmp_dirs(run)}"
 
 
 def check_listed_checkpoints_load(run: Path) -> list[Path]:
@@ -109,10 +128,10 @@ def check_listed_checkpoints_load(run: Path) -> list[Path]:
     return steps
 
 
-def check_finished(run: Path, log: Path) -> None:
-    """The run reached MAX_STEPS, left no partial folders, and its final model samples."""
+def check_finished(run: Path, log: Path, max_steps: int) -> None:
+    """The run reached ``max_steps``, left no partial folders, and its final model samples."""
     steps = check_listed_checkpoints_load(run)
-    assert steps[-1].name == ckpt.step_dir_name(MAX_STEPS), log.read_text()[-2000:]
+    assert steps[-1].name == ckpt.step_dir_name(max_steps), log.read_text()[-2000:]
     assert _tmp_dirs(run) == []
     loaded = ckpt.load_for_sampling(steps[-1])
     unet = loaded["unet"]
@@ -122,12 +141,12 @@ def check_finished(run: Path, log: Path) -> None:
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
-def kill_and_resume(tmp_path: Path, moments: list[str], seed: int) -> list[str]:
+def kill_and_resume(tmp_path: Path, moments: list[str], seed: int, max_steps: int) -> list[str]:
     """Start a run, kill it at each of ``moments`` (resuming in between), then finish it."""
     rng = random.Random(seed)
     save_dir, log = tmp_path / "runs", tmp_path / "train.log"
     run = save_dir / "r"
-    flags = tiny_settings(save_dir, MAX_STEPS=MAX_STEPS, CHECKPOINT_EVERY=1, KEEP_CHECKPOINTS=2)
+    flags = tiny_settings(save_dir, MAX_STEPS=max_steps, CHECKPOINT_EVERY=1, KEEP_CHECKPOINTS=2)
     proc = start_training([*flags, "--data", "sp500", "--run-name", "r"], log)
     report = []
     try:
@@ -141,7 +160,7 @@ def kill_and_resume(tmp_path: Path, moments: list[str], seed: int) -> list[str]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    check_finished(run, log)
+    check_finished(run, log, max_steps)
     return report
 
 
@@ -149,15 +168,25 @@ def kill_and_resume(tmp_path: Path, moments: list[str], seed: int) -> list[str]:
 
 
 def test_kill_during_a_checkpoint_write_then_resume(tmp_path: Path) -> None:
-    report = kill_and_resume(tmp_path, ["mid-write"], seed=0)
+    report = kill_and_resume(tmp_path, ["mid-write"], seed=0, max_steps=MAX_STEPS)
     print(report)
 
 
+# Three kills per run. The first lands mid-write, so that every run has something to resume;
+# together the runs kill during writes, just after them, at random and during start-up.
+KILL_PLANS = [
+    ["mid-write", "after-write", "random"],
+    ["mid-write", "random", "startup"],
+    ["mid-write", "startup", "mid-write"],
+    ["mid-write", "after-write", "after-write"],
+    ["mid-write", "random", "random"],
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(len(KILL_PLANS)))
 def test_repeated_random_kills_then_resume(tmp_path: Path, seed: int) -> None:
-    moments = ["mid-write", random.Random(seed).choice(["random", "after-write", "mid-write"])]
-    report = kill_and_resume(tmp_path, moments, seed=seed)
+    report = kill_and_resume(tmp_path, KILL_PLANS[seed], seed=seed, max_steps=20)
     print(report)
 
 
@@ -198,6 +227,53 @@ def test_resume_of_a_run_without_a_checkpoint_is_a_clear_error(tmp_path: Path, c
     assert train.main([*empty, "--resume"]) == EXIT_USER_ERROR
     line = error_line(capsys.readouterr().err)
     assert "no checkpoint under" in line and "--resume DIR" in line and "--checkpoint" not in line
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL inside one process: nothing after it runs."""
+
+
+def _save_tiny_checkpoint(run: Path, step: int, keep: int) -> Path:
+    """A real checkpoint of a tiny UNet, written by ``save_checkpoint``, without training."""
+    torch.manual_seed(step)
+    unet = UNet2DModel(
+        sample_size=(8, 8), in_channels=1, out_channels=1, block_out_channels=(8, 8),
+        layers_per_block=1, norm_num_groups=8, down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+    )  # fmt: skip
+    state = {
+        "model": unet.state_dict(),
+        "ema": [p.detach().clone() for p in unet.parameters()],
+        "optimizer": {},
+        "lr_scheduler": {},
+        "counters": {"step": step},
+    }
+    noise = DDPMScheduler(num_train_timesteps=10)
+    return ckpt.save_checkpoint(run, step, unet, noise, {}, {}, {}, np.zeros(4), state, keep=keep)
+
+
+def test_a_kill_while_pruning_leaves_no_listed_partial_checkpoint(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Deleting an old checkpoint takes time; a kill halfway must not leave it listed."""
+    run = tmp_path / "r"
+    _save_tiny_checkpoint(run, 1, keep=1)
+    real_rmtree = shutil.rmtree
+
+    def rmtree_killed_halfway(path, *args, **kwargs):
+        path = Path(path)
+        if path.name.endswith(("step-000001", "step-000001.old")):
+            (path / "unet" / "diffusion_pytorch_model.safetensors").unlink()  # partly deleted
+            raise _Killed
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_killed_halfway)
+    with pytest.raises(_Killed):
+        _save_tiny_checkpoint(run, 2, keep=1)  # saves step 2, then prunes step 1
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert [p.name for p in check_listed_checkpoints_load(run)] == ["step-000002"]
+    _save_tiny_checkpoint(run, 3, keep=1)  # the next save clears what the kill left
+    assert [p.name for p in run.iterdir()] == ["step-000003"]
 
 
 # ---------------------------------------------------------------- full disk

@@ -181,10 +181,13 @@ def test_fit_gives_unit_rms_rows_and_is_undone_exactly():
     torch.testing.assert_close(tr.inverse(img), x)
 
 
-def test_fit_batch_size_does_not_change_stds():
-    x = random_windows(30, 64)
-    a = Scalogram(window_size=64, n_scales=15).fit(x, batch_size=4).stds
-    b = Scalogram(window_size=64, n_scales=15).fit(x, batch_size=1000).stds
+def test_fit_batch_size_does_not_change_stds_and_views_are_fine():
+    series = random_windows(1, 93)[0].numpy()
+    view = np.lib.stride_tricks.sliding_window_view(series, 64)  # read-only, overlapping
+    a = Scalogram(window_size=64, n_scales=15).fit(torch.tensor(view), batch_size=1000).stds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's warning on non-writable arrays
+        b = Scalogram(window_size=64, n_scales=15).fit(view, batch_size=4).stds
     np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
@@ -210,6 +213,17 @@ def test_batch_equals_loop(mode):
     inv = tr.inverse(batched)
     inv_loop = torch.cat([tr.inverse(batched[i : i + 1]) for i in range(len(x))])
     torch.testing.assert_close(inv, inv_loop, rtol=1e-4, atol=1e-6)
+
+
+def test_phase_retrieval_fft_and_dense_routes_agree(monkeypatch):
+    import transforms.wavelet as wavelet_module
+
+    x = random_windows(6, 64, seed=5)
+    tr = Scalogram(64, 15, "cmor1.5-1.0", "magnitude", image_width=32, phase_iters=40).fit(x)
+    img = tr.forward(x)
+    by_fft = tr.inverse(img)
+    monkeypatch.setattr(wavelet_module, "FFT_MAX_BATCH", 0)
+    torch.testing.assert_close(tr.inverse(img), by_fft, rtol=1e-7, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -18,6 +18,7 @@ scalogram is mapped to the series whose scalogram is closest to it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -25,6 +26,7 @@ import numpy as np
 import pywt
 import torch
 
+from transforms.fft_operator import toeplitz_spectra
 from utils.errors import ScalodiffError
 
 # PyWavelets' own default: the wavelet is sampled on 2**12 points before scaling.
@@ -113,22 +115,32 @@ def cwt_matrix(wavelet: str, scales: np.ndarray, window_size: int) -> np.ndarray
     return _cwt_matrix_cached(wavelet, tuple(float(s) for s in scales), int(window_size))
 
 
+@contextlib.contextmanager
+def single_thread():
+    """Run torch on one CPU thread inside the block, then restore the thread count.
+
+    For small problems (an ``L x L`` eigendecomposition, phase retrieval on a few
+    windows) threads only add synchronisation; on a busy shared machine OpenMP
+    spin-waiting made them 5 to 10 times slower than one thread.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _gram_eigh(operator: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eigendecomposition of ``A^T A`` in float64.
 
     Runs through torch (MKL) rather than numpy (OpenBLAS) so the two libraries'
-    thread pools do not fight over the same cores. The ``L x L`` eigenproblem
-    runs on one thread: it is small, and on busy machines threaded LAPACK took
-    seconds instead of milliseconds.
+    thread pools do not fight over the same cores.
     """
     op = torch.from_numpy(np.ascontiguousarray(operator, dtype=np.float64))
     gram = op.T @ op
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         eigval, eigvec = torch.linalg.eigh(gram)
-    finally:
-        torch.set_num_threads(threads)
     return op, eigval, eigvec
 
 
@@ -174,7 +186,7 @@ def condition_number(operator: np.ndarray) -> float:
     return _cond_from_eigval(eigval, operator.shape[1])
 
 
-def gram_pinv(operator: np.ndarray) -> tuple[np.ndarray, float]:
+def gram_pinv(operator: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Pseudo-inverse of a tall full-column-rank matrix and its condition number.
 
     Parameters
@@ -187,15 +199,18 @@ def gram_pinv(operator: np.ndarray) -> tuple[np.ndarray, float]:
         ``(A^T A)^{-1} A^T``; all NaN if ``A`` is singular.
     cond : float
         Ratio of the largest to the smallest singular value (``inf`` if singular).
+    gram_inv : numpy.ndarray, shape (L, L)
+        ``(A^T A)^{-1}``.
     """
     op, eigval, eigvec = _gram_eigh(operator)
     cond = _cond_from_eigval(eigval, operator.shape[1])
     if not np.isfinite(cond):
-        return np.full(operator.shape[::-1], np.nan), cond
+        nan = np.full(operator.shape[::-1], np.nan)
+        return nan, cond, nan[:, : operator.shape[1]]
     # The Gram matrix squares the condition number, which stays far below
     # 1/eps64 for every operator we accept (COND_LIMIT).
-    pinv = (eigvec / eigval) @ (eigvec.T @ op.T)
-    return pinv.numpy(), cond
+    gram_inv = (eigvec / eigval) @ eigvec.T
+    return (gram_inv @ op.T).numpy(), cond, gram_inv.numpy()
 
 
 def bilinear_time_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -275,16 +290,19 @@ class OperatorSet:
         """``(L, C*H*W_op)`` pseudo-inverse of the row-scaled operator, float64."""
         if self._pinv is None:
             scaled = self.linear / self.row_scale[:, :, None, None]
-            pinv, cond = gram_pinv(scaled.reshape(-1, self.size))
+            pinv, cond, gram_inv = gram_pinv(scaled.reshape(-1, self.size))
             self._on_cond(cond, "standardized ")
-            self._pinv, self._cond = pinv, cond
+            self._pinv, self._cond, self._gram_inv = pinv, cond, gram_inv
         return self._pinv
 
     def tensor(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """One of 'fwd_raw', 'fwd_std', 'inv_std', 'inv_raw', 'resize', 'resize_pinv'.
+        """One of 'fwd_raw', 'fwd_std', 'inv_std', 'inv_raw', 'resize', 'resize_pinv',
+        'spectra', 'gram_inv'.
 
         Forward matrices are ``(L, rows)`` and inverse ones ``(rows, L)`` so that a
-        batch ``(B, L)`` or ``(B, rows)`` multiplies from the left.
+        batch ``(B, L)`` or ``(B, rows)`` multiplies from the left. 'spectra' and
+        'gram_inv' (standardized) serve the FFT route of ``fft_operator.py``; they
+        need the full-resolution operator (magnitude mode).
         """
         key = (name, dtype, str(device))
         if key not in self._tensors:
@@ -302,6 +320,12 @@ class OperatorSet:
                 arr = self.resize.T
             elif name == "resize_pinv":
                 arr = self.resize_pinv.T
+            elif name == "spectra":
+                arr = toeplitz_spectra(self.linear / scale)
+                dtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+            elif name == "gram_inv":
+                self.pinv()
+                arr = self._gram_inv
             else:
                 raise KeyError(name)
             self._tensors[key] = torch.as_tensor(np.ascontiguousarray(arr), dtype=dtype).to(device)

@@ -53,6 +53,26 @@ def check_series_batch(x, window_size: int, name: str = "windows", any_float: bo
         raise ScalodiffError(f"{name} dtype {x.dtype} is not supported; use float32 or float64")
 
 
+def check_training_windows(x, window_size: int) -> np.ndarray | torch.Tensor:
+    """Training windows ``(N, window_size)`` of real numbers, as an array or a tensor.
+
+    Nothing is copied: a read-only or overlapping view (``sliding_window_view``)
+    stays a view, so :meth:`Scalogram.fit` can convert one batch at a time.
+    """
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
+        x = np.asarray(x)
+    if isinstance(x, torch.Tensor):
+        check_series_batch(x, window_size, name="training windows", any_float=True)
+    elif x.ndim != 2 or x.shape[1] != window_size or x.dtype.kind not in "fiu":
+        raise ScalodiffError(
+            f"training windows have shape {x.shape} and dtype {x.dtype}; the transform expects "
+            f"real numbers of shape (N, {window_size}) (window_size={window_size})"
+        )
+    if x.shape[0] == 0:
+        raise ScalodiffError("training windows are empty; fit needs at least one window")
+    return x
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(x).all()):
         raise ScalodiffError(f"{name} contain NaN or infinite values; drop or fill them first")

@@ -19,6 +19,8 @@ frequency and aliases; we keep the reference's range and accept that row.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pywt
 import torch
@@ -30,8 +32,9 @@ from transforms.cwt_operator import (
     magnitude_rows,
     make_scales,
     pywt_coefficients,
+    single_thread,
 )
-from transforms.phase_retrieval import griffin_lim
+from transforms.phase_retrieval import griffin_lim, operator_pair
 from transforms.validation import (
     check_choice,
     check_condition,
@@ -42,6 +45,7 @@ from transforms.validation import (
     check_saved_scales,
     check_series_batch,
     check_stds,
+    check_training_windows,
     check_wavelet_fits_mode,
     unet_size_problems,
 )
@@ -52,6 +56,9 @@ SPACINGS = ("log", "linear")
 BACKENDS = ("matrix", "pywt")
 JSON_TYPE = "scalodiff.Scalogram"
 JSON_VERSION = 1
+# Phase retrieval uses FFTs up to this many windows and dense products above
+# (measured crossover on 2 CPU cores: about 64 windows).
+FFT_MAX_BATCH = 32
 
 
 class Scalogram:
@@ -343,17 +350,22 @@ class Scalogram:
             )
             if mean_row is not None:  # a valid mean row is constant: keep its average
                 mean_row = mean_row.mean(dim=-1, keepdim=True).expand(-1, self.window_size)
-        return griffin_lim(
-            s[:, 0, : self.n_scales],
-            mean_row,
-            self._tensor("fwd_std", s.dtype, s.device),
-            self._tensor("inv_std", s.dtype, s.device),
-            self._op_channels,
-            self.phase_iters,
-            self.phase_momentum,
-            self.phase_stages,
-            resize,
+        # Few windows: FFTs beat reading the dense operator twice per iteration.
+        use_fft = batch <= FFT_MAX_BATCH
+        analyze, synthesize = operator_pair(
+            self._tensor, use_fft, self._op_channels, self.height, s.dtype, s.device
         )
+        with single_thread() if use_fft and s.device.type == "cpu" else contextlib.nullcontext():
+            return griffin_lim(
+                s[:, 0, : self.n_scales],
+                mean_row,
+                analyze,
+                synthesize,
+                self.phase_iters,
+                self.phase_momentum,
+                self.phase_stages,
+                resize,
+            )
 
     # ---------------------------------------------------------- fit and save
     def fit(self, x: torch.Tensor | np.ndarray, batch_size: int = 1024) -> Scalogram:
@@ -363,18 +375,18 @@ class Scalogram:
         bounded whatever ``N``. Rows that are identically zero keep a scale of 1.
         """
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        data = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        check_series_batch(data, self.window_size, name="training windows", any_float=True)
-        if data.shape[0] == 0:
-            raise ScalodiffError("training windows are empty; fit needs at least one window")
-        data = data.detach().to("cpu", torch.float64)
-        check_finite(data, "training windows")
+        data = check_training_windows(x, self.window_size)
         self.stds = None
         self._ops.set_row_scale(self._row_scale())
         total = torch.zeros((self.channels, self.height), dtype=torch.float64)
         for start in range(0, data.shape[0], batch_size):
+            chunk = data[start : start + batch_size]
+            if isinstance(chunk, np.ndarray):  # copies one batch: fine for read-only views
+                chunk = torch.from_numpy(np.array(chunk, dtype=np.float64))
+            chunk = chunk.detach().to("cpu", torch.float64)
+            check_finite(chunk, "training windows")
             # The matrix path gives the same numbers as pywt and is much faster.
-            img = self._images(data[start : start + batch_size], False, "matrix")
+            img = self._images(chunk, False, "matrix")
             total += img.square().sum(dim=(0, 3))
         rms = (total / (data.shape[0] * self.width)).sqrt().numpy()
         self.stds = np.where(rms > 0, rms, 1.0)

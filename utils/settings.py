@@ -34,6 +34,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "TRANSFORM_MODE": (_STR, True),
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
+    "VOLATILITY_ROW": (_BOOL, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
