@@ -351,17 +351,15 @@ def test_wrong_type_in_config_py(flags, capsys, monkeypatch) -> None:
     assert line == "error: setting LR: expected float, got 'fast'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="utils/settings.py coerce() accepts float('nan') from typed flags (--lr nan, "
-    "--start-price nan): POSITIVE's `value <= 0` is False for NaN. Reported in issue 6.",
-)
 @pytest.mark.parametrize(
     ("main", "argv", "setting"),
-    [(train.main, ["--lr", "nan"], "LR"), (generate.main, ["--start-price", "nan"], "START_PRICE")],
+    [
+        (train.main, ["--data", "sp500", "--lr", "nan"], "LR"),
+        (generate.main, ["--start-price", "nan"], "START_PRICE"),
+    ],
 )
 def test_nan_setting_is_an_error(tmp_path: Path, capsys, main, argv, setting) -> None:
-    status = main([*tiny_settings(tmp_path, MAX_STEPS=1), "--data", "sp500", *argv])
+    status = main([*tiny_settings(tmp_path, MAX_STEPS=1), *argv])
     assert status == EXIT_USER_ERROR
     line = error_line(capsys.readouterr().err)
     assert setting in line and "nan" in line

@@ -143,7 +143,7 @@ def test_quick_summary_and_format():
     d = m.quick_summary(real, 2 * real)
     assert set(d) == {
         "std_real", "std_synth", "std_ratio", "kurtosis_real", "kurtosis_synth",
-        "abs_acf1_real", "abs_acf1_synth",
+        "abs_acf1_real", "abs_acf1_synth", "abs_acf1_pooled_real", "abs_acf1_pooled_synth",
     }  # fmt: skip
     assert d["std_ratio"] == pytest.approx(2.0)
     assert d["kurtosis_real"] == pytest.approx(d["kurtosis_synth"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,6 +142,8 @@ def coerce(name: str, value: Any) -> Any:
             f"setting {name}: {value!r} is not one of {', '.join(CHOICES[name])}"
             f"{_did_you_mean(value, CHOICES[name])}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScalodiffError(f"setting {name} must be a finite number, got {value}")
     if name in POSITIVE and value <= 0:
         raise ScalodiffError(f"setting {name} must be positive, got {value}")
     if name == "TRAIN_FRAC" and not 0.0 < value <= 1.0:
