@@ -13,7 +13,6 @@ prints how the generated returns compare with the training data.
 
 from __future__ import annotations
 
-import errno
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from evaluation.metrics import format_summary, quick_summary
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import transform_from_json
 from utils import checkpoint as ckpt
-from utils.errors import ScalodiffError
+from utils.errors import ScalodiffError, run_script
 from utils.paths_io import write_paths
 from utils.plotting import plot_generation
 from utils.seeding import derive_seed
@@ -84,20 +83,7 @@ def build_parser() -> SettingsParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit status 2 for problems the user can fix."""
-    try:
-        return generate(argv)
-    except ScalodiffError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        where = exc.filename or "a file"
-        print(
-            f"error: out of disk space writing {where}; free space or choose --out on a disk with room",
-            file=sys.stderr,
-        )
-        return 2
+    return run_script(generate, argv, "free space or choose --out on a disk with room")
 
 
 def sample_returns(

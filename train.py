@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import errno
 import math
 import os
 import sys
@@ -43,7 +42,7 @@ from models.diffusion import EMA, build_noise_scheduler, build_unet
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
 from utils import checkpoint as ckpt
-from utils.errors import ScalodiffError
+from utils.errors import ScalodiffError, run_script
 from utils.runs import default_run_name, new_run_dir, resume_run_dir
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, apply_preset, data_source
@@ -156,21 +155,7 @@ def make_transform(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors with exit status 2 for problems the user can fix."""
-    try:
-        return train(argv)
-    except ScalodiffError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        where = exc.filename or "a file"
-        print(
-            f"error: out of disk space writing {where}; free space or set SAVE_DIR (--save-dir) "
-            "to a disk with room",
-            file=sys.stderr,
-        )
-        return 2
+    return run_script(train, argv, "free space or set SAVE_DIR (--save-dir) to a disk with room")
 
 
 def train(argv: list[str] | None = None) -> int:
