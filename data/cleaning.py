@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,25 @@ class PriceSeries:
             raise ValueError(
                 f"PriceSeries has {len(self.values)} values but {len(self.timestamps)} timestamps"
             )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: Path,
+        values: np.ndarray,
+        timestamps: pd.DatetimeIndex | None,
+        column: str,
+        file_format: str,
+    ) -> PriceSeries:
+        """A series read from ``path``: named after the file, sourced by its absolute path."""
+        return cls(
+            values=values,
+            timestamps=timestamps,
+            name=path.name.split(".")[0],
+            source=str(path.resolve()),
+            column=column,
+            file_format=file_format,
+        )
 
     def __len__(self) -> int:
         return len(self.values)

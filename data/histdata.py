@@ -226,11 +226,4 @@ def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeri
         # Every field was checked above: a HistData line never lacks its price.
         max_missing_frac=0.0,
     )
-    return PriceSeries(
-        values=values,
-        timestamps=stamps,
-        name=path.name.split(".")[0],
-        source=str(path.resolve()),
-        column=price,
-        file_format=file_format,
-    )
+    return PriceSeries.from_file(path, values, stamps, price, file_format)

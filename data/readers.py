@@ -284,14 +284,7 @@ def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceS
         locate=lambda i: f"line {i + offset}",
         max_missing_frac=max_missing_frac,
     )
-    return PriceSeries(
-        values=values,
-        timestamps=stamps,
-        name=path.name.split(".")[0],
-        source=str(path.resolve()),
-        column=price,
-        file_format="csv",
-    )
+    return PriceSeries.from_file(path, values, stamps, price, "csv")
 
 
 def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> PriceSeries:
@@ -331,11 +324,4 @@ def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> Pr
         max_missing_frac=max_missing_frac,
         missing=missing,
     )
-    return PriceSeries(
-        values=values,
-        timestamps=stamps,
-        name=path.name.split(".")[0],
-        source=str(path.resolve()),
-        column=price,
-        file_format="parquet",
-    )
+    return PriceSeries.from_file(path, values, stamps, price, "parquet")
