@@ -23,6 +23,7 @@ RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (train
 TRANSFORM_MODE = None  # "signed" (real Morlet), "complex" (complex Morlet, 2 channels) or "magnitude" (|W|, approximate inverse)
 WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.0" for complex
 SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
+SCALAR_ROW_GAIN = None  # with VOLATILITY_ROW, the mean and log-RMS rows (one number per window) are scaled by this; 1/sqrt(width) makes the model settle them at the noise levels where it settles the rest
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
@@ -63,4 +64,10 @@ SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 25, unip
 SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
 START_PRICE = None  # first price of generated paths; None: the last training price
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given
+
+# ---------------------------------------------------------------- conditioning
+CONDITION = None  # None (unconditional), "vol-regime", "trend", "asset" (several series in CSV_PATH) or "realized-vol" (continuous); see "Conditional generation"
+CONDITION_QUANTILES = None  # quantile levels that cut realized vol (vol-regime) or cumulative return (trend) into classes, fitted on training windows; None: terciles
+CONDITION_DROP = 0.1  # fraction of training labels replaced by the null label, so one model also learns the unconditional distribution
+GUIDANCE = 1.0  # classifier-free guidance at sampling: uncond + GUIDANCE * (cond - uncond); 1: the conditional model alone, 0: unconditional
 # fmt: on

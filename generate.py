@@ -3,6 +3,7 @@
     python generate.py                               # newest checkpoint, 256 paths, DPM-Solver++ 25 steps
     python generate.py --n 1000 --seed 7 --out paths.parquet --plot paths.png
     python generate.py --sampler ddpm                # all 1000 DDPM steps (slow)
+    python generate.py --condition high --guidance 2.0   # a conditional checkpoint (see README)
 
 Scalograms are sampled from seeded noise (one generator per path: path i is the
 same whatever --batch-size), projected back to returns by the transform's exact
@@ -22,9 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.metrics import format_summary, quick_summary
+from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import transform_from_json
 from utils import checkpoint as ckpt
@@ -71,6 +74,28 @@ def build_parser() -> SettingsParser:
     )
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
     p.add_argument(
+        "--condition",
+        metavar="NAME",
+        help="conditional checkpoints: the class to generate, e.g. low/mid/high (vol-regime), "
+        "down/flat/up (trend); default: unconditional",
+    )
+    p.add_argument(
+        "--realized-vol",
+        type=float,
+        metavar="X",
+        help="realized-vol checkpoints: the target realized volatility, annualized for daily "
+        "data (0.25 = 25%% a year), in the units generate.py prints",
+    )
+    p.add_argument(
+        "--asset", metavar="NAME", help="multi-asset checkpoints: the series to generate"
+    )
+    p.add_setting(
+        "--guidance",
+        "GUIDANCE",
+        "classifier-free guidance scale: 1 conditional model alone, >1 stronger",
+        type=float,
+    )
+    p.add_argument(
         "--out",
         metavar="FILE",
         help="paths file: .csv, .parquet or .npy (default: OUTPUT_DIR/<run>-<step>-seed<S>.csv)",
@@ -94,19 +119,31 @@ def sample_returns(
     seed: int,
     batch: int,
     device: torch.device,
+    labels: torch.Tensor | None = None,
+    null_labels: torch.Tensor | None = None,
+    guidance: float = 1.0,
+    normalizer_json: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
-    """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms."""
+    """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms.
+
+    Conditional checkpoints take per-path ``labels`` (and ``null_labels`` for
+    guidance, see models.conditioning.label_tensors); ``normalizer_json``
+    replaces the checkpoint's normalizer (a multi-asset model's per-asset one).
+    """
     transform = transform_from_json(loaded["transform"])
-    normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
+    normalizer = ReturnNormalizer.from_json(normalizer_json or loaded["normalizer"])
     unet = loaded["unet"].to(device)
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
     seeds = [derive_seed(seed, i) for i in range(n)]
     images, returns = [], []
     with tqdm(total=-(-n // batch) * steps, unit="step", desc=f"{sampler_name}-{steps}") as bar:
         for lo in range(0, n, batch):
+            part = slice(lo, lo + batch)
             s = sample(
-                unet, sampler, seeds[lo : lo + batch], steps, device, on_step=lambda: bar.update(1)
-            )
+                unet, sampler, seeds[part], steps, device, on_step=lambda: bar.update(1),
+                class_labels=None if labels is None else labels[part],
+                null_labels=None if null_labels is None else null_labels[part], guidance=guidance,
+            )  # fmt: skip
             z = transform.inverse(s.double()).cpu().numpy()
             returns.append(normalizer.inverse(z))
             images.append(s.cpu())
@@ -129,10 +166,23 @@ def generate(argv: list[str] | None = None) -> int:
     device = torch.device(
         "cuda" if settings["DEVICE"] != "cpu" and torch.cuda.is_available() else "cpu"
     )
+    spec, request = conditioning_request(loaded, args)
+    guidance = settings["GUIDANCE"]
+    asset = request.asset if request is not None else None
     real = loaded["real_returns"]
-    start_price = settings["START_PRICE"] or float(run.get("LAST_TRAIN_PRICE") or 100.0)
+    last_price = run.get("LAST_TRAIN_PRICE")
+    if asset is not None:  # a multi-asset model: this series' returns, price and normalizer
+        real, last_price = real[asset["real_start"] : asset["real_stop"]], asset["last_train_price"]
+    normalizer_json = asset["normalizer"] if asset is not None else loaded["normalizer"]
+    start_price = settings["START_PRICE"] or float(last_price or 100.0)
+    # Conditional outputs are named after what was asked for; unconditional names are unchanged.
+    asked = (
+        ""
+        if request is None
+        else f"-{request.name}" + (f"-g{guidance:g}" if request.label is not None else "")
+    )
     out = Path(args.out) if args.out else (
-        Path(settings["OUTPUT_DIR"]) / f"{step_dir.parent.name}-{step_dir.name}-{sampler_name}{steps}-seed{settings['SEED']}.csv"
+        Path(settings["OUTPUT_DIR"]) / f"{step_dir.parent.name}-{step_dir.name}-{sampler_name}{steps}-seed{settings['SEED']}{asked}.csv"
     )  # fmt: skip
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
     for target in (out, plot):
@@ -144,6 +194,15 @@ def generate(argv: list[str] | None = None) -> int:
     print(
         f"checkpoint {step_dir} (step {loaded['step']}); {settings['N_SAMPLES']} paths with {sampler_name}, {steps} steps on {device}"
     )
+    if spec is not None:
+        asking = (
+            f"conditioned on {spec.kind} = {request.name}, guidance {guidance:g}"
+            if request.label is not None
+            else f"unconditional (the null label) from a {spec.kind} model"
+        )
+        print(f"{asking}; the training windows' {spec.measure_name} ({spec.unit}):")
+        print("\n".join(spec.describe()))
+    labels, null_labels = label_tensors(spec, request, settings["N_SAMPLES"])
     t0 = time.perf_counter()
     returns, images = sample_returns(
         loaded,
@@ -153,6 +212,10 @@ def generate(argv: list[str] | None = None) -> int:
         settings["SEED"],
         settings["SAMPLE_BATCH"],
         device,
+        labels,
+        null_labels,
+        guidance,
+        normalizer_json,
     )
     seconds = time.perf_counter() - t0
     write_paths(out, returns, start_price=start_price, overwrite=args.overwrite)
@@ -164,19 +227,54 @@ def generate(argv: list[str] | None = None) -> int:
     real_windows = (
         windows_view(real, length, max(1, length // 4)) if len(real) >= length else real[None, :]
     )
+    if spec is not None and request.label is not None and spec.kind != "asset":
+        real_windows = compare_with_class(spec, request, real_windows, returns)
     print(format_summary(quick_summary(real_windows, returns)))
     if plot is not None:
         transform = transform_from_json(loaded["transform"])
-        normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
+        normalizer = ReturnNormalizer.from_json(normalizer_json)
         real_z = torch.from_numpy(
             np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64)
         )
         plot_generation(
             plot, real_windows, returns, transform.forward(real_z).float(), images,
-            start_price=start_price, title=f"{step_dir.parent.name} / {step_dir.name}: {sampler_name}-{steps}",
+            start_price=start_price, title=f"{step_dir.parent.name} / {step_dir.name}: {sampler_name}-{steps}{asked}",
         )  # fmt: skip
         print(f"wrote {plot}")
     return 0
+
+
+def conditioning_request(
+    loaded: dict[str, Any], args: Any
+) -> tuple[Conditioning | None, Request | None]:
+    """The checkpoint's conditioning (None if unconditional) and what the flags ask of it."""
+    saved = loaded.get("conditioning")
+    spec = Conditioning.from_json(saved) if saved is not None else None
+    config = loaded["unet"].config
+    if spec is None and (config.num_class_embeds or config.class_embed_type):
+        raise ScalodiffError(
+            "the checkpoint's UNet is conditional but its conditioning.json is missing; the "
+            "checkpoint is damaged: use another step-* folder of the run or retrain"
+        )
+    return spec, resolve_request(spec, args.condition, args.realized_vol, args.asset)
+
+
+def compare_with_class(
+    spec: Conditioning, request: Request, real_windows: np.ndarray, returns: np.ndarray
+) -> np.ndarray:
+    """Print how the paths' measure sits in the real class; return the class's real windows."""
+    mask = matching_windows(spec, real_windows, request.label)
+    if not mask.any():
+        print(f"no real window of the paths' length matches {request.name}; comparing with all")
+        return real_windows
+    real_m = summary(path_measure(spec.kind, real_windows[mask], spec.periods_per_year))
+    synth_m = path_measure(spec.kind, returns, spec.periods_per_year)
+    print(
+        f"{spec.measure_name}: real windows of {request.name} median {real_m['median']:.4f}, IQR "
+        f"{real_m['q25']:.4f}-{real_m['q75']:.4f}; generated median {np.median(synth_m):.4f}, "
+        f"{100 * inside(synth_m, real_m):.0f}% inside the real IQR"
+    )
+    return real_windows[mask]
 
 
 if __name__ == "__main__":

@@ -35,9 +35,11 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from data.builtin import list_datasets
+from data.conditional import prepare_conditional, several_series
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import check_length, windows_view
+from models.conditioning import training_labels
 from models.diffusion import EMA, build_noise_scheduler, build_unet
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
@@ -74,6 +76,11 @@ def build_parser() -> SettingsParser:
     p.add_setting("--checkpoint-every", "CHECKPOINT_EVERY", "save every N steps", type=int)
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
     p.add_setting("--seed", "SEED", "random seed", type=int)
+    p.add_setting(
+        "--condition",
+        "CONDITION",
+        "label to condition on: vol-regime, trend, asset (several series) or realized-vol",
+    )
     p.add_argument(
         "--run-name", help="name of the run folder under SAVE_DIR (default: time and data)"
     )
@@ -112,8 +119,16 @@ def resolve_mixed_precision(setting: str, use_cpu: bool) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "no"
 
 
-def prepare_data(settings: dict[str, Any], normalizer_json: dict | None) -> dict[str, Any]:
-    """Prices -> log returns -> normalizer (fitted on the training split) -> window view."""
+def prepare_data(
+    settings: dict[str, Any], normalizer_json: dict | None, conditioning_json: dict | None = None
+) -> dict[str, Any]:
+    """Prices -> log returns -> normalizer (fitted on the training split) -> window view.
+
+    A conditional run (CONDITION set, or several series) also gets per-window labels
+    (``labels``) and their meaning (``conditioning``) from data.conditional.
+    """
+    if settings.get("CONDITION") or several_series(settings["CSV_PATH"], settings["COLUMN"]):
+        return prepare_conditional(settings, normalizer_json, conditioning_json)
     source, note = data_source(settings)
     if note:
         print(note)
@@ -128,7 +143,14 @@ def prepare_data(settings: dict[str, Any], normalizer_json: dict | None) -> dict
         normalizer = ReturnNormalizer.from_json(normalizer_json)
     z = np.ascontiguousarray(normalizer.transform(train), dtype=np.float32)
     windows = windows_view(z, settings["WINDOW_SIZE"], settings["STRIDE"])
-    return {"prices": prices, "train_returns": train, "normalizer": normalizer, "windows": windows}
+    return {
+        "prices": prices,
+        "source": prices.source,
+        "train_returns": train,
+        "normalizer": normalizer,
+        "windows": windows,
+        "last_train_price": float(prices.values[len(train)]),
+    }
 
 
 def make_transform(
@@ -149,7 +171,7 @@ def make_transform(
     )
     fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform).fit(fit_windows)
+        return VolatilityScalogram(transform, row_gain=settings["SCALAR_ROW_GAIN"]).fit(fit_windows)
     return transform.fit(fit_windows)
 
 
@@ -180,33 +202,23 @@ def train(argv: list[str] | None = None) -> int:
         cpu=use_cpu, mixed_precision=mp, gradient_accumulation_steps=settings["GRAD_ACCUM"]
     )
     settings = apply_preset(settings, cuda_available=accel.device.type == "cuda")
-    if resume_from is None:
-        # Every rank must agree on the folder: rank 0 names and creates it (the time differs
-        # between processes) and passes on its error too, so that no rank trains on alone.
-        name, problem = args.run_name or default_run_name(settings), None
-        if accel.is_main_process:
-            try:
-                new_run_dir(settings, name)
-            except ScalodiffError as exc:
-                problem = str(exc)
-        name, problem = broadcast_object_list([name, problem])
-        if problem is not None:
-            raise ScalodiffError(problem)
-        run_dir = Path(settings["SAVE_DIR"]) / name
-
     saved = ckpt.load_train_state(resume_from) if resume_from else None
     saved_json = (
         {n: ckpt.read_json(resume_from, f"{n}.json") for n in ("normalizer", "transform")}
         if resume_from
         else {}
     )
-    data = prepare_data(settings, saved_json.get("normalizer"))
-    settings["LAST_TRAIN_PRICE"] = float(data["prices"].values[len(data["train_returns"])])
+    if resume_from and (resume_from / "conditioning.json").is_file():
+        saved_json["conditioning"] = ckpt.read_json(resume_from, "conditioning.json")
+    data = prepare_data(settings, saved_json.get("normalizer"), saved_json.get("conditioning"))
+    settings["LAST_TRAIN_PRICE"] = data["last_train_price"]
     windows = data["windows"]
+    # Conditional runs only: the label of every window and what the labels mean.
+    labels, conditioning = data.get("labels"), data.get("conditioning")
     transform = make_transform(settings, windows, saved_json.get("transform"))
 
     torch.manual_seed(settings["SEED"])  # same initial weights on every rank
-    unet = build_unet(settings, transform.channels, transform.height, transform.width)
+    unet = build_unet(settings, transform.channels, transform.height, transform.width, conditioning)
     noise_scheduler = build_noise_scheduler(settings)
     optimizer = torch.optim.AdamW(
         unet.parameters(), lr=settings["LR"], weight_decay=settings["WEIGHT_DECAY"]
@@ -240,7 +252,7 @@ def train(argv: list[str] | None = None) -> int:
     steps_per_epoch = len(windows) // global_batch // settings["GRAD_ACCUM"]
     if steps_per_epoch == 0:
         raise ScalodiffError(
-            f"{data['prices'].source}: {len(windows)} training windows are fewer than one step's {global_batch * settings['GRAD_ACCUM']}; "
+            f"{data['source']}: {len(windows)} training windows are fewer than one step's {global_batch * settings['GRAD_ACCUM']}; "
             "lower BATCH_SIZE (--batch-size) or STRIDE, or use a longer series"
         )
     limits = [settings["EPOCHS"] * steps_per_epoch]
@@ -249,10 +261,25 @@ def train(argv: list[str] | None = None) -> int:
     total_steps = min(limits)
     max_seconds = settings["MAX_MINUTES"] * 60 if settings["MAX_MINUTES"] else math.inf
 
+    if resume_from is None:
+        # Claimed only now that data and model are ready: a failed start leaves no folder.
+        # Every rank must agree on the folder: rank 0 names and creates it (the time differs
+        # between processes) and passes on its error too, so that no rank trains on alone.
+        name, problem = args.run_name or default_run_name(settings), None
+        if accel.is_main_process:
+            try:
+                new_run_dir(settings, name)
+            except ScalodiffError as exc:
+                problem = str(exc)
+        name, problem = broadcast_object_list([name, problem])
+        if problem is not None:
+            raise ScalodiffError(problem)
+        run_dir = Path(settings["SAVE_DIR"]) / name
+
     if accel.is_main_process:
         n_params = sum(p.numel() for p in unet.parameters()) / 1e6
         print(
-            f"data: {data['prices'].source}: {len(data['train_returns'])} training returns, "
+            f"data: {data['source']}: {len(data['train_returns'])} training returns, "
             f"{len(windows)} windows of {settings['WINDOW_SIZE']}\n"
             f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
             f"{transform.channels} x {transform.height} x {transform.width}, {world} process(es) on {device}\n"
@@ -282,15 +309,22 @@ def train(argv: list[str] | None = None) -> int:
                 "counters": counters,
             },
             keep=settings["KEEP_CHECKPOINTS"],
+            extra_json={"conditioning": conditioning.to_json()} if conditioning else None,
         )  # fmt: skip
 
     limit = f"{total_steps} steps" + (
         f" or {settings['MAX_MINUTES']:g} min" if settings["MAX_MINUTES"] else ""
     )
+    # The bar counts percent of whichever limit binds first (steps or minutes), so its
+    # remaining-time estimate is right for a time-limited run too.
     bar = tqdm(
-        total=total_steps, initial=counters["step"], disable=not accel.is_main_process, unit="step",
+        total=100.0, initial=0.0, disable=not accel.is_main_process, unit="%",
         desc=f"train (stops at {limit})", dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
     )  # fmt: skip
+    bar.update(
+        min(100.0, 100 * max(counters["step"] / total_steps, counters["elapsed_s"] / max_seconds))
+    )
     start, elapsed0, smooth_loss = time.perf_counter(), counters["elapsed_s"], None
     last_saved = counters["step"] if saved is not None else -1
     perm = None
@@ -317,7 +351,8 @@ def train(argv: list[str] | None = None) -> int:
                 b = counters["batch_in_epoch"]
                 idx = perm[b * global_batch : (b + 1) * global_batch][rank::world]
                 counters["batch_in_epoch"] += 1
-                x = torch.from_numpy(windows[np.sort(idx)]).to(device, non_blocking=True)
+                rows = np.sort(idx)
+                x = torch.from_numpy(windows[rows]).to(device, non_blocking=True)
                 # Noise and times are a function of (SEED, step, rank, micro-batch): resumable exactly.
                 g = torch.Generator().manual_seed(
                     derive_seed(settings["SEED"], counters["step"], rank, b)
@@ -329,13 +364,17 @@ def train(argv: list[str] | None = None) -> int:
                     0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=g
                 ).to(device)
                 noisy = noise_scheduler.add_noise(x0, noise, t)
+                class_labels = None  # drawn after t, so an unconditional run draws as it always did
+                if conditioning is not None:
+                    drop = settings["CONDITION_DROP"]
+                    class_labels = training_labels(conditioning, labels[rows], drop, g).to(device)
                 target = (
                     noise
                     if settings["PREDICTION_TYPE"] == "epsilon"
                     else noise_scheduler.get_velocity(x0, noise, t)
                 )
                 with accel.accumulate(model), accel.autocast():
-                    pred = model(noisy, t).sample
+                    pred = model(noisy, t, class_labels=class_labels).sample
                     loss = torch.nn.functional.mse_loss(pred.float(), target)
                     accel.backward(loss)
                     if accel.sync_gradients:
@@ -368,10 +407,14 @@ def train(argv: list[str] | None = None) -> int:
             )
             rate = (counters["samples"] - 0) / max(counters["elapsed_s"], 1e-9)
             if accel.is_main_process:
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{smooth_loss:.4f}", samples_s=f"{rate:.1f}", epoch=counters["epoch"]
+                done = 100 * max(
+                    counters["step"] / total_steps, counters["elapsed_s"] / max_seconds
                 )
+                bar.update(min(100.0, done) - bar.n)
+                bar.set_postfix(
+                    step=counters["step"], loss=f"{smooth_loss:.4f}", samples_s=f"{rate:.1f}",
+                    epoch=counters["epoch"],
+                )  # fmt: skip
                 log_writer.writerow(
                     [
                         counters["step"],

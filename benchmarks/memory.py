@@ -1,11 +1,13 @@
 """Peak memory of train.py's data preparation and one epoch of batches, by series length.
 
-    python benchmarks/memory.py                          # 1M, 3M and 10M minute bars, CSV
+    python benchmarks/memory.py                          # 1M and 10M rows, every file format
     python benchmarks/memory.py --rows 10000000 --formats csv,parquet --json mem.json
 
-For each length a synthetic minute-bar price series (timestamp, close) is written
-to a temporary file, then a fresh Python process (so that peaks do not mix) runs
-what train.py runs before its first step:
+For each length and format a synthetic price series is written to a temporary
+file: minute bars (timestamp, close) as CSV or Parquet, a HistData.com M1 export
+(``YYYYMMDD HHMMSS;open;high;low;close;0``) or a HistData tick file
+(``YYYYMMDD HHMMSSmmm,bid,ask,0``, priced at the mid). Then a fresh Python
+process (so that peaks do not mix) runs what train.py runs before its first step:
 
 1. ``train.prepare_data``: ``load_prices`` (reading, cleaning and checking the
    file), log returns, the time split, the normalizer fitted on the training
@@ -21,9 +23,10 @@ what train.py runs before its first step:
 It prints the process's resident memory after imports and its peak
 (``resource.getrusage``: the kernel's high-water mark, so no short spike is
 missed) after each stage, next to the size that precomputed scalograms of every
-window would take. Memory should grow with the series length (a few arrays of
-one value per row), never with windows x image size. Issue 5's target: below
-2 GiB at 10 million rows.
+window would take, and last the formats' peaks side by side with each format's
+growth per row between the shortest and the longest series. Memory should grow
+with the series length (a few arrays of one value per row), never with windows x
+image size. Issue 5's target: below 2 GiB at 10 million rows.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024**3
 MIB = 1024**2
+FORMATS = ("csv", "parquet", "histdata-m1", "histdata-tick")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,12 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="memory.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--rows",
-        default="1000000,3000000,10000000",
-        help="comma-separated series lengths [%(default)s]",
+        "--rows", default="1000000,10000000", help="comma-separated series lengths [%(default)s]"
     )
     p.add_argument(
-        "--formats", default="csv", help="comma-separated file formats: csv, parquet [%(default)s]"
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"comma-separated file formats among {', '.join(FORMATS)} [%(default)s]",
     )
     p.add_argument(
         "--preset",
@@ -74,7 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     # Internal: the two kinds of subprocess this script starts.
-    p.add_argument("--write-file", nargs=2, metavar=("ROWS", "PATH"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--write-file", nargs=3, metavar=("ROWS", "PATH", "FORMAT"), help=argparse.SUPPRESS
+    )
     p.add_argument("--measure", metavar="PATH", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -82,33 +88,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ------------------------------------------------------------------ the price file
 
 
-def write_prices(rows: int, path: Path, chunk: int = 1_000_000) -> None:
-    """Minute bars of a fat-tailed random walk, written in chunks so the writer stays small."""
+def write_prices(rows: int, path: Path, file_format: str, chunk: int = 1_000_000) -> None:
+    """A fat-tailed random walk in ``file_format``, written in chunks so the writer stays small."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(0)
     start = np.datetime64("2010-01-04T00:00", "m")
-    schema = pa.schema([("timestamp", pa.timestamp("s")), ("close", pa.float64())])
-    writer = (
-        pq.ParquetWriter(path, schema)
-        if path.suffix == ".parquet"
-        else pacsv.CSVWriter(path, schema)
-    )
+    writer: Any = None
     level = np.log(1.1)
-    with writer:
+    try:
         for lo in range(0, rows, chunk):
             n = min(chunk, rows - lo)
             steps = 2e-4 * rng.standard_t(4, n)
             logp = level + np.cumsum(steps)
             level = logp[-1]
-            stamps = (start + np.arange(lo, lo + n)).astype("datetime64[s]")
-            # Five decimals, as FX quotes come; the CSV then holds text like real exports.
-            table = pa.table(
-                {"timestamp": stamps, "close": np.round(np.exp(logp), 5)}, schema=schema
-            )
+            # Five decimals, as FX quotes come; the text files then hold text like real exports.
+            close = np.round(np.exp(logp), 5)
+            if file_format.startswith("histdata"):
+                table = _histdata_table(file_format, lo, close)
+                options = pacsv.WriteOptions(
+                    include_header=False,
+                    delimiter=";" if file_format == "histdata-m1" else ",",
+                    quoting_style="none",
+                )
+            else:
+                stamps = (start + np.arange(lo, lo + n)).astype("datetime64[s]")
+                table = pa.table({"timestamp": stamps, "close": close})
+                options = pacsv.WriteOptions()
+            if writer is None:
+                writer = (
+                    pq.ParquetWriter(path, table.schema)
+                    if file_format == "parquet"
+                    else pacsv.CSVWriter(path, table.schema, write_options=options)
+                )
             writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _histdata_table(file_format: str, first: int, close: np.ndarray) -> Any:
+    """HistData rows: M1 bars one minute apart, or ticks one second apart with milliseconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    i = np.arange(first, first + len(close))
+    tick = file_format == "histdata-tick"
+    unit = "s" if tick else "m"
+    moment = np.datetime64("2010-01-04T00:00", unit) + i
+    day = moment.astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    ymd = (
+        (month.astype("datetime64[Y]").astype(np.int64) + 1970) * 10000
+        + (month.astype(np.int64) % 12 + 1) * 100
+        + (day - month).astype(np.int64)
+        + 1
+    )
+    seconds = (moment - day).astype("timedelta64[s]").astype(np.int64)
+    clock = seconds // 3600 * 10000 + seconds // 60 % 60 * 100 + seconds % 60
+    if tick:
+        clock = clock * 1000 + i * 7 % 1000  # HHMMSSmmm
+    text = pc.binary_join_element_wise(
+        pc.cast(pa.array(ymd), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(clock), pa.string()), 9 if tick else 6, "0"),
+        " ",
+    )
+    zero = np.zeros(len(close), dtype=np.int64)
+    if tick:
+        ask = np.round(close + 1e-4, 5)
+        return pa.table({"time": text, "bid": close, "ask": ask, "volume": zero})
+    opening = np.concatenate([[close[0]], close[:-1]])
+    high = np.round(np.maximum(opening, close) + 2e-5, 5)
+    low = np.round(np.minimum(opening, close) - 2e-5, 5)
+    columns = {"time": text, "open": opening, "high": high, "low": low, "close": close}
+    return pa.table({**columns, "volume": zero})
 
 
 # ------------------------------------------------------------------ one measurement
@@ -232,10 +287,58 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(results: list[dict[str, Any]]) -> str:
+    """Peak RSS per format and length, then each format's growth per row between lengths.
+
+    Growth per row is what the peak gains from the shortest to the longest series,
+    divided by the rows added; next to it, what precomputed images would gain.
+    """
+    formats = list(dict.fromkeys(r["format"] for r in results))
+    sizes = sorted({r["rows"] for r in results})
+    found = {(r["rows"], r["format"]): r for r in results}
+    head = "| rows | windows | " + " | ".join(f"{f} peak (load s)" for f in formats) + " |"
+    lines = [head, "|" + "---|" * (len(formats) + 2)]
+    for rows in sizes:
+        cells = []
+        for fmt in formats:
+            r = found.get((rows, fmt))
+            load = (
+                next((s["seconds"] for s in r["stages"] if s["stage"] == "load_prices"), 0)
+                if r
+                else 0
+            )
+            cells.append(f"{r['peak'] / GIB:.2f} GiB ({load:.0f} s)" if r else "")
+        windows = next(r["windows"] for r in results if r["rows"] == rows)
+        lines.append(f"| {rows:,} | {windows:,} | " + " | ".join(cells) + " |")
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        growth = []
+        for fmt in formats:
+            a, b = found.get((lo, fmt)), found.get((hi, fmt))
+            if a and b:
+                per_row = (b["peak"] - a["peak"]) / (hi - lo)
+                growth.append(
+                    f"{fmt} {(b['peak'] - a['peak']) / MIB:,.0f} MiB ({per_row:.0f} B/row)"
+                )
+        images = next(
+            (
+                found[(hi, f)]["precomputed_bytes"] - found[(lo, f)]["precomputed_bytes"]
+                for f in formats
+                if (lo, f) in found and (hi, f) in found
+            ),
+            0,
+        )
+        lines.append(
+            f"\npeak growth from {lo:,} to {hi:,} rows: {'; '.join(growth)}. "
+            f"Precomputed scalograms would grow by {images / GIB:,.1f} GiB."
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.write_file:
-        write_prices(int(args.write_file[0]), Path(args.write_file[1]))
+        write_prices(int(args.write_file[0]), Path(args.write_file[1]), args.write_file[2])
         return 0
     if args.measure:
         print(json.dumps(measure(Path(args.measure), args.preset, args.forward_batches)))
@@ -243,13 +346,19 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(float(r)) for r in args.rows.split(",") if r.strip()]
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise SystemExit(
+            f"--formats: unknown {', '.join(unknown)}; choose among {', '.join(FORMATS)}"
+        )
     results = []
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         for rows in sizes:
             for fmt in formats:
-                path = Path(tmp) / f"prices_{rows}.{fmt}"
+                suffix = "parquet" if fmt == "parquet" else "csv"
+                path = Path(tmp) / f"prices_{rows}_{fmt}.{suffix}"
                 t0 = time.perf_counter()
-                run_python(["--write-file", str(rows), str(path)])
+                run_python(["--write-file", str(rows), str(path), fmt])
                 print(
                     f"{rows:,} rows: wrote {fmt} ({path.stat().st_size / MIB:.0f} MiB) in {time.perf_counter() - t0:.0f} s",
                     flush=True,
@@ -270,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                 path.unlink()
     print()
     print(table(results))
+    print()
+    print(side_by_side(results))
     first = results[0]
     print(
         f"\npreset {first['preset']}: windows of {first['window_size']} at stride {first['stride']}, "

@@ -118,6 +118,69 @@ def _tokens(cells: pd.Series) -> pd.Series:
     return cells.astype(str).str.strip()
 
 
+@dataclass
+class ParsedPrices:
+    """A price column already classified cell by cell, e.g. by a reader that reads in chunks.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64 prices; NaN where a cell is missing or not a number.
+    missing : numpy.ndarray
+        bool, True where a cell is empty or a missing marker.
+    non_numeric : numpy.ndarray
+        bool, True where a cell is text that is neither a number nor a missing marker.
+    text : callable
+        Maps a 0-based row to its cell as written (stripped), for messages.
+    """
+
+    values: np.ndarray
+    missing: np.ndarray
+    non_numeric: np.ndarray
+    text: Callable[[int], str]
+
+
+def parse_price_text(
+    cells: pd.Series, missing: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
+    """Classify text price cells: numbers, missing markers, and anything else.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        Price cells as text (nulls allowed), in file order.
+    missing : numpy.ndarray of bool, optional
+        Cells known to be missing beyond the text markers (e.g. Parquet nulls).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        float64; NaN where missing or not a number.
+    is_missing : numpy.ndarray
+        bool: empty cells, missing markers, nulls and ``missing``.
+    non_numeric : numpy.ndarray
+        bool: cells that are neither numbers nor missing nor a written 'nan'
+        (which is a bad value, reported as not finite).
+    tokens : pandas.Series
+        The stripped cells ('' for nulls), for messages.
+    """
+    tokens = _tokens(cells)
+    lower = tokens.str.lower()  # once: it is a copy of the whole column
+    # Text nulls (e.g. a Parquet string column) are missing like empty cells.
+    is_missing = (
+        (np.zeros(len(cells), dtype=bool) if missing is None else np.asarray(missing, bool))
+        | cells.isna().to_numpy()
+        | lower.isin(MISSING_MARKERS).to_numpy(dtype=bool, na_value=True)
+    )
+    tokens = tokens.fillna("")
+    numbers = pd.to_numeric(tokens.mask(is_missing), errors="coerce")
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    del numbers
+    nan_text = lower.str.lstrip("+-").isin({"nan"}).to_numpy(dtype=bool, na_value=False)
+    non_numeric = np.isnan(values) & ~is_missing & ~nan_text
+    return values, is_missing, non_numeric, tokens
+
+
 def looks_numeric(cells: pd.Series) -> bool:
     """True if the non-missing cells are all numbers and there is at least one.
 
@@ -161,6 +224,54 @@ def _parse_times(cells: pd.Series) -> pd.Series:
             if pd.api.types.is_datetime64_any_dtype(parsed):
                 return parsed
         return pd.to_datetime(tokens, errors="coerce", format="mixed", utc=True)
+
+
+# What pandas skips when it infers a time format from "the first value" (tslib.first_non_null).
+_NOT_A_FIRST_TIME = frozenset({"", "NaT", "nat", "NAT", "nan", "NaN", "NAN", "now", "today"})
+
+
+def first_time_format(tokens: pd.Series) -> str | None:
+    """The format :func:`_parse_times` settles on first, for readers that parse in chunks.
+
+    ``pd.to_datetime`` without a format infers one from the first value it does
+    not skip and applies it to every cell; a reader that parses a long column in
+    chunks gets the same timestamps by inferring it once, here, and passing it to
+    :func:`parse_times_with`. None when there is no such value or no format can
+    be inferred from it.
+
+    Parameters
+    ----------
+    tokens : pandas.Series
+        Stripped time cells, in order.
+
+    Returns
+    -------
+    str or None
+    """
+    for token in tokens:
+        if isinstance(token, str) and token not in _NOT_A_FIRST_TIME:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return pd.tseries.api.guess_datetime_format(token)
+        if not (isinstance(token, str) or pd.isna(token)):
+            return None
+    return None
+
+
+def parse_times_with(tokens: pd.Series, time_format: str) -> pd.Series | None:
+    """Parse stripped time cells with one format, as :func:`_parse_times` tries first.
+
+    Returns datetime64 values (naive, or with the one time zone their offsets
+    give; NaT for empty cells), or None when a cell does not fit the format or
+    the offsets differ, which only whole-column parsing sorts out.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(tokens, format=time_format)
+        except (ValueError, TypeError, OverflowError):
+            return None
+    return parsed if pd.api.types.is_datetime64_any_dtype(parsed) else None
 
 
 def looks_like_times(cells: pd.Series) -> bool:
@@ -279,8 +390,13 @@ def resolve_column(
     )
 
 
+def _text_at(cells: pd.Series) -> Callable[[int], str]:
+    """A row's cell as stripped text, for messages."""
+    return lambda pos: str(cells.iloc[pos]).strip()
+
+
 def clean_prices(
-    cells: pd.Series,
+    cells: pd.Series | ParsedPrices,
     times: pd.Series | None,
     *,
     where: str,
@@ -288,13 +404,15 @@ def clean_prices(
     locate: Callable[[int], str],
     max_missing_frac: float,
     missing: np.ndarray | None = None,
+    time_text: Callable[[int], str] | None = None,
 ) -> tuple[np.ndarray, pd.DatetimeIndex | None]:
     """Turn raw price (and time) cells into checked values and timestamps.
 
     Parameters
     ----------
-    cells : pandas.Series
-        The price column, text or numbers, in file order.
+    cells : pandas.Series or ParsedPrices
+        The price column, text or numbers, in file order; or the same already
+        classified by :func:`parse_price_text` (a reader that reads in chunks).
     times : pandas.Series or None
         The time column (text or datetimes), same length, or None.
     where : str
@@ -307,6 +425,10 @@ def clean_prices(
         The largest fraction of missing cells that is dropped rather than refused.
     missing : numpy.ndarray of bool, optional
         Cells known to be missing beyond the text markers (e.g. Parquet nulls).
+    time_text : callable, optional
+        Maps a 0-based row to its time as written, for messages; by default
+        the time cell as given (a reader that parsed the times already passes
+        the file's text, so messages quote what the user wrote).
 
     Returns
     -------
@@ -319,43 +441,42 @@ def clean_prices(
     ScalodiffError
         On any of the problems listed in this module's docstring.
     """
-    cells = cells.reset_index(drop=True)
-    n_rows = len(cells)
+    if not isinstance(cells, ParsedPrices):
+        cells = cells.reset_index(drop=True)
+    n_rows = len(cells.values) if isinstance(cells, ParsedPrices) else len(cells)
     if n_rows == 0:
         raise ScalodiffError(f"{where} has no data rows; point to a file with prices in it.")
     what = f"{where}, column {column!r}"
+    if time_text is None and times is not None:
+        time_text = _text_at(times)
 
     def at(pos: int) -> str:
         place = locate(pos)
-        if times is not None:
-            place += f" (time {str(times.iloc[pos]).strip()!r})"
+        if time_text is not None:
+            place += f" (time {time_text(pos)!r})"
         return place
 
     # --- numbers, missing markers, non-numeric cells, NaN/Inf ---
     is_missing = np.zeros(n_rows, dtype=bool) if missing is None else np.asarray(missing, bool)
-    if _is_number_dtype(cells):
+    non_numeric = None
+    if isinstance(cells, ParsedPrices):
+        values, non_numeric, shown = cells.values, cells.non_numeric, cells.text
+        is_missing = is_missing | cells.missing
+    elif _is_number_dtype(cells):
         values = cells.to_numpy(dtype=np.float64, na_value=np.nan)
 
         def shown(i: int) -> str:
             return "" if is_missing[i] else str(values[i])
 
     else:
-        tokens = _tokens(cells)
-        # Text nulls (e.g. a Parquet string column) are missing like empty cells.
-        is_missing = (
-            is_missing
-            | cells.isna().to_numpy()
-            | tokens.str.lower().isin(MISSING_MARKERS).to_numpy(dtype=bool, na_value=True)
-        )
-        tokens = tokens.fillna("")
+        values, is_missing, non_numeric, tokens = parse_price_text(cells, is_missing)
 
         def shown(i: int) -> str:
             return str(tokens.iloc[i])
 
-        numbers = pd.to_numeric(tokens.mask(is_missing), errors="coerce")
-        values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-        nan_text = tokens.str.lower().str.lstrip("+-").isin({"nan"}).to_numpy()
-        bad = np.flatnonzero(np.isnan(values) & ~is_missing & ~nan_text)
+    if non_numeric is not None:
+        bad = np.flatnonzero(non_numeric)
+        del non_numeric
         if bad.size:
             first = int(bad[0])
             raise ScalodiffError(
@@ -401,7 +522,7 @@ def clean_prices(
         if bad.size:
             first = int(keep[bad[0]])
             raise ScalodiffError(
-                f"{where}: cannot read {str(times.iloc[first]).strip()!r} at {locate(first)} "
+                f"{where}: cannot read {time_text(first)!r} at {locate(first)} "
                 f"as a date/time ({bad.size} such rows). Fix those cells, or remove the "
                 "time column if the file has none."
             )

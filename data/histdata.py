@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data import chunked
 from data.cleaning import DEFAULT_COLUMN, PriceSeries, clean_prices
 from utils.errors import ScalodiffError
 
@@ -139,6 +140,23 @@ def _parse_times(text: pd.Series, layout: _Layout) -> np.ndarray:
     return times
 
 
+def _parse_chunk(
+    frame: pd.DataFrame, layout: _Layout, price: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's prices, times and bad-line flags (columns: bad time, bad number)."""
+    times = _parse_times(frame["time"], layout)
+    bad = np.zeros((len(frame), 2), dtype=bool)
+    bad[:, 0] = np.isnat(times)
+    numbers = {}
+    for name in layout.fields[1:]:
+        numbers[name] = pd.to_numeric(frame[name].str.strip(), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        bad[:, 1] |= ~np.isfinite(numbers[name])
+    values = (numbers["bid"] + numbers["ask"]) / 2.0 if price == "mid" else numbers[price]
+    return values, times, bad
+
+
 def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeries:
     """Read a HistData.com M1 or tick file.
 
@@ -165,8 +183,11 @@ def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeri
     price = _choose(layout, column, path)
     with open(path, "rb") as handle:
         gz = handle.read(2) == b"\x1f\x8b"
+    # Chunk by chunk: tick files run to tens of millions of lines, and their text read
+    # whole would take several times the memory of the numbers kept from it.
+    parts: dict[str, list[np.ndarray]] = {"values": [], "times": [], "bad": [], "blank": []}
     try:
-        frame = pd.read_csv(
+        with pd.read_csv(
             path,
             sep=layout.sep,
             header=None,
@@ -178,7 +199,14 @@ def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeri
             compression="gzip" if gz else None,
             encoding="utf-8-sig",
             encoding_errors="replace",
-        )
+            chunksize=chunked.CHUNK_ROWS,
+        ) as reader:
+            for frame in reader:
+                values, times, bad = _parse_chunk(frame, layout, price)
+                parts["values"].append(values)
+                parts["times"].append(times)
+                parts["bad"].append(bad)
+                parts["blank"].append((frame == "").all(axis=1).to_numpy())
     except pd.errors.ParserError as error:
         found = re.search(r"line (\d+), saw (\d+)", str(error))
         if found is None:
@@ -194,29 +222,18 @@ def read_histdata(path: Path, file_format: str, column: str | None) -> PriceSeri
         ) from error
 
     # A trailing newline or two after the last bar is layout, not a bad line.
-    filled = np.flatnonzero(~(frame == "").all(axis=1).to_numpy())
-    frame = frame.iloc[: filled[-1] + 1 if filled.size else 0]
-    if frame.empty:
+    filled = np.flatnonzero(~np.concatenate(parts.pop("blank")))
+    n = int(filled[-1]) + 1 if filled.size else 0
+    if n == 0:
         raise ScalodiffError(f"{path} has no data lines; point CSV_PATH to a price file.")
-
-    times = _parse_times(frame["time"], layout)
-    bad_time = np.isnat(times)
-    numbers = {
-        name: pd.to_numeric(frame[name].str.strip(), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        for name in layout.fields[1:]
-    }
-    bad_number = np.zeros(len(frame), dtype=bool)
-    for values in numbers.values():
-        bad_number |= ~np.isfinite(values)
+    bad_time, bad_number = np.concatenate(parts.pop("bad"))[:n].T
     bad = np.flatnonzero(bad_time | bad_number)
     if bad.size:
         first = int(bad[0])
         why = "unreadable time" if bad_time[first] else "a field that is not a finite number"
         raise _malformed(path, first + 1, _line_text(path, first + 1, gz), layout, why)
-
-    values = (numbers["bid"] + numbers["ask"]) / 2.0 if price == "mid" else numbers[price]
+    values = np.concatenate(parts.pop("values"))[:n]
+    times = np.concatenate(parts.pop("times"))[:n]
     values, stamps = clean_prices(
         pd.Series(values),
         pd.Series(times),

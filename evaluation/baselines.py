@@ -7,9 +7,15 @@ same format as ``generate.py``'s, so ``evaluate.py`` compares any generator
 that writes such a file; adding one here is a class with ``fit`` and
 ``sample`` plus an entry in :data:`BASELINES`.
 
+Besides these classical ones, ``diffusion1d`` (:mod:`evaluation.diffusion1d`)
+is a diffusion model trained on the raw return windows for a wall-clock
+budget (minutes, not seconds); :data:`TRAINED` lists it and
+:func:`fit_baseline` fits either kind.
+
 Command line (fits on the first ``--train-frac`` of the series, as training does)::
 
     python -m evaluation.baselines --data sp500 --name garch --n 256 --length 256 --out garch.npy
+    python -m evaluation.baselines --data sp500 --name diffusion1d --minutes 9 --out d1.npy
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -26,7 +33,7 @@ import numpy as np
 from data.readers import load_prices
 from data.returns import log_returns, split_by_time
 from utils.errors import EXIT_USER_ERROR, ScalodiffError
-from utils.paths_io import write_paths
+from utils.paths_io import FORMATS, write_paths
 
 
 class Generator(Protocol):
@@ -202,8 +209,30 @@ BASELINES: dict[str, type] = {
 }
 
 
-def fit_baseline(name: str, train_returns: np.ndarray) -> Generator:
-    """Fit baseline ``name`` (one of :data:`BASELINES`) on 1-D training log returns.
+# Baselines that train a network for a time budget; their modules (torch, diffusers) are
+# imported only when one is asked for, so the classical ones stay quick to load.
+TRAINED: tuple[str, ...] = ("diffusion1d",)
+NAMES: tuple[str, ...] = (*BASELINES, *TRAINED)
+
+
+def fit_baseline(
+    name: str,
+    train_returns: np.ndarray,
+    *,
+    window: int | None = None,
+    minutes: float | None = None,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    settings: dict | None = None,
+    progress: bool = False,
+) -> Generator:
+    """Fit baseline ``name`` (one of :data:`NAMES`) on 1-D training log returns.
+
+    The keyword options concern the trained baselines (:data:`TRAINED`) only,
+    which learn windows of ``window`` returns for ``minutes`` of wall-clock time
+    (or ``max_steps``) under ``settings`` (see
+    :meth:`evaluation.diffusion1d.Diffusion1DBaseline.fit`); the classical
+    ones ignore them.
 
     Examples
     --------
@@ -211,9 +240,16 @@ def fit_baseline(name: str, train_returns: np.ndarray) -> Generator:
     >>> fit_baseline("gaussian", r).sample(4, 16, seed=0).shape
     (4, 16)
     """
-    if name not in BASELINES:
-        raise ScalodiffError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
-    return BASELINES[name].fit(train_returns)
+    if name in BASELINES:
+        return BASELINES[name].fit(train_returns)
+    if name == "diffusion1d":
+        from evaluation.diffusion1d import Diffusion1DBaseline
+
+        return Diffusion1DBaseline.fit(
+            train_returns, settings, window=window, minutes=minutes, max_steps=max_steps,
+            seed=seed, progress=progress,
+        )  # fmt: skip
+    raise ScalodiffError(f"unknown baseline {name!r}; choose one of {', '.join(NAMES)}")
 
 
 # ------------------------------------------------------------------- command line
@@ -227,7 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, help="price file or built-in name (sp500, nasdaq, ...)")
     p.add_argument("--column", default="Close", help="price column of the file (default: Close)")
-    p.add_argument("--name", required=True, choices=list(BASELINES), help="which baseline")
+    p.add_argument("--name", required=True, choices=list(NAMES), help="which baseline")
     p.add_argument("--n", type=int, default=256, help="number of paths (default: 256)")
     p.add_argument("--length", type=int, default=256, help="returns per path (default: 256)")
     p.add_argument(
@@ -237,6 +273,16 @@ def _parser() -> argparse.ArgumentParser:
         help="fit on the first fraction of the series by time, as training does (default: 0.8)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="diffusion1d: training budget in wall-clock minutes (default: the preset's "
+        "MAX_MINUTES, the scalogram model's budget)",
+    )
+    p.add_argument(
+        "--max-steps", type=int, help="diffusion1d: stop after this many optimizer steps"
+    )
+    p.add_argument("--no-progress", action="store_true", help="diffusion1d: no progress bar")
     p.add_argument("--start-price", type=float, default=100.0, help="first price (default: 100)")
     p.add_argument("--out", required=True, help="output file: .csv, .parquet or .npy")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -255,8 +301,15 @@ def train_returns_from_source(source: str, column: str, train_frac: float) -> np
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_out(Path(args.out), args.overwrite)  # before minutes of training, not after
         train = train_returns_from_source(args.data, args.column, args.train_frac)
-        gen = fit_baseline(args.name, train)
+        for flag, value in (("--minutes", args.minutes), ("--max-steps", args.max_steps)):
+            if value is not None and value <= 0:
+                raise ScalodiffError(f"{flag} must be positive, got {value}")
+        gen = fit_baseline(
+            args.name, train, window=args.length, minutes=args.minutes,
+            max_steps=args.max_steps, seed=args.seed, progress=not args.no_progress,
+        )  # fmt: skip
         paths = gen.sample(args.n, args.length, seed=args.seed)
         out = write_paths(args.out, paths, start_price=args.start_price, overwrite=args.overwrite)
     except ScalodiffError as exc:
@@ -265,7 +318,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{args.name}: fitted on {train.size} returns, wrote {args.n} paths x {args.length} to {out}"
     )
+    stats = getattr(gen, "stats", None)
+    if stats is not None:
+        print(
+            f"{args.name}: trained {stats.steps} steps ({stats.samples} windows) in "
+            f"{stats.seconds / 60:.1f} min, {stats.parameters / 1e6:.2f} M parameters"
+        )
     return 0
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.suffix.lower() not in FORMATS:
+        raise ScalodiffError(f"--out {out}: use a file name ending in one of {', '.join(FORMATS)}")
+    if out.exists() and not overwrite:
+        raise ScalodiffError(
+            f"{out} exists; pass --overwrite to replace it or choose another --out"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 
+from data.labels import Conditioning
+from models.conditioning import unet_kwargs
 from models.presets import DEFAULT_STEPS
 from utils.errors import ScalodiffError
 
@@ -48,8 +50,18 @@ def check_image_size(height: int, width: int, levels: int) -> None:
         )
 
 
-def build_unet(settings: dict[str, Any], channels: int, height: int, width: int) -> UNet2DModel:
-    """UNet2DModel sized by ``BLOCK_OUT_CHANNELS``, ``LAYERS_PER_BLOCK`` and ``ATTENTION_LEVELS``."""
+def build_unet(
+    settings: dict[str, Any],
+    channels: int,
+    height: int,
+    width: int,
+    conditioning: Conditioning | None = None,
+) -> UNet2DModel:
+    """UNet2DModel sized by ``BLOCK_OUT_CHANNELS``, ``LAYERS_PER_BLOCK`` and ``ATTENTION_LEVELS``.
+
+    With ``conditioning`` the UNet gets a class embedding (models.conditioning);
+    without it the model is built exactly as an unconditional one always was.
+    """
     blocks = tuple(settings["BLOCK_OUT_CHANNELS"])
     levels = len(blocks)
     attention = int(settings["ATTENTION_LEVELS"])
@@ -78,6 +90,7 @@ def build_unet(settings: dict[str, Any], channels: int, height: int, width: int)
         up_block_types=up,
         norm_num_groups=groups,
         attention_head_dim=min(64, blocks[-1]),
+        **unet_kwargs(conditioning),
     )
 
 
@@ -165,6 +178,9 @@ def sample(
     device: torch.device | str = "cpu",
     on_step: Callable[[], None] | None = None,
     project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    class_labels: torch.Tensor | None = None,
+    null_labels: torch.Tensor | None = None,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
     """Denoise one batch of scalograms from per-sample seeded noise.
 
@@ -187,6 +203,15 @@ def sample(
         ``forward(inverse(.))``). When given, every step's prediction of the clean
         image is projected before the solver uses it, so the trajectory never
         leaves the set of images that are scalograms of some series.
+    class_labels : Tensor, optional
+        One label per sample for a conditional UNet (see models.conditioning);
+        None for an unconditional one.
+    null_labels : Tensor, optional
+        The null label per sample; with ``guidance`` other than 1 every step mixes
+        the conditional and unconditional predictions (classifier-free guidance).
+    guidance : float, default 1.0
+        Guidance scale g: ``uncond + g * (cond - uncond)``; 1 is the conditional
+        model alone, 0 the unconditional one.
 
     Returns
     -------
@@ -203,15 +228,43 @@ def sample(
     step_kwargs = {"generator": gens} if isinstance(sampler, DDPMScheduler) else {}
     alphas = sampler.alphas_cumprod.to(device=device, dtype=torch.float64)
     prediction = sampler.config.prediction_type
+    if class_labels is not None:
+        class_labels = class_labels.to(device)
+        null_labels = None if null_labels is None else null_labels.to(device)
     for t in sampler.timesteps:
         model_in = sampler.scale_model_input(x, t)
-        out = unet(model_in, t.to(device)).sample
+        out = denoise(unet, model_in, t.to(device), class_labels, null_labels, guidance)
         if project is not None:
             out = _project_prediction(out, x, alphas[int(t)], prediction, project)
         x = sampler.step(out, t, x, **step_kwargs).prev_sample
         if on_step is not None:
             on_step()
     return x.float()
+
+
+def denoise(
+    unet: UNet2DModel,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    class_labels: torch.Tensor | None = None,
+    null_labels: torch.Tensor | None = None,
+    guidance: float = 1.0,
+) -> torch.Tensor:
+    """One model evaluation at time ``t``, guided when asked.
+
+    Classifier-free guidance ``uncond + g * (cond - uncond)`` runs the conditional
+    and the unconditional halves as one batch of 2B (one pass over the weights);
+    g = 1 and g = 0 need one half only and skip the other.
+    """
+    if class_labels is None:
+        return unet(x, t).sample
+    if null_labels is None or guidance == 1.0:
+        return unet(x, t, class_labels=class_labels).sample
+    if guidance == 0.0:
+        return unet(x, t, class_labels=null_labels).sample
+    both = unet(torch.cat([x, x]), t, class_labels=torch.cat([class_labels, null_labels])).sample
+    cond, uncond = both.chunk(2)
+    return uncond + guidance * (cond - uncond)
 
 
 def _project_prediction(

@@ -19,10 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
@@ -32,6 +34,9 @@ import train
 from tests.conftest import tiny_settings
 from tests.test_bad_input import EXIT_USER_ERROR, error_line
 from utils import checkpoint as ckpt
+from utils.errors import ScalodiffError
+from utils.paths_io import write_paths
+from utils.runs import new_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_STEPS = 8  # the default suite's run; the slow runs are longer
@@ -332,3 +337,100 @@ def test_full_disk_outside_a_checkpoint_is_one_line_too(
     assert (
         line.startswith(f"error: out of disk space writing {tmp_path / 'r'}") and "SAVE_DIR" in line
     )
+
+
+# ------------------------------------------- run folders, leftovers, durability
+
+
+def test_two_runs_started_at_once_under_one_name_get_one_folder(tmp_path: Path) -> None:
+    """The claim of a run folder is atomic: exactly one of two simultaneous runs wins."""
+    settings = {"SAVE_DIR": str(tmp_path / "runs")}
+    # The race's window: the first run made the folder and has written nothing yet.
+    new_run_dir(settings, "r")
+    with pytest.raises(ScalodiffError, match="already exists .*pick another --run-name"):
+        new_run_dir(settings, "r")
+
+    racers = 8
+    barrier = threading.Barrier(racers)
+    outcomes: list[str] = []
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            new_run_dir(settings, "s")
+            outcomes.append("claimed")
+        except ScalodiffError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["claimed"] + ["refused"] * (racers - 1)
+
+
+@pytest.mark.parametrize("problem", ["bad data file", "fewer windows than a batch"])
+def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, tiny, capsys, problem) -> None:
+    if problem == "bad data file":
+        data = tmp_path / "prices.csv"
+        data.write_text("Date,Close\n2020-01-01,10\n2020-01-02,ten\n")
+        argv = [*tiny(MAX_STEPS=1), "--data", str(data), "--run-name", "r"]
+    else:
+        argv = [*tiny(MAX_STEPS=1, BATCH_SIZE=100_000), "--data", "sp500", "--run-name", "r"]
+    assert train.main(argv) == EXIT_USER_ERROR
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    # The name is still free: a run that can start takes it.
+    if problem == "bad data file":
+        assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == 0
+        assert ckpt.list_checkpoints(tmp_path / "r")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
+def test_a_failed_paths_write_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch, suffix: str
+) -> None:
+    out = tmp_path / f"paths{suffix}"
+
+    def full_disk(self_or_file, target, *args, **kwargs):
+        Path(target if isinstance(target, str | os.PathLike) else target.name).write_bytes(b"half")
+        raise _no_space(target)
+
+    if suffix == ".npy":
+        monkeypatch.setattr(np, "save", lambda fh, arr: full_disk(None, fh))
+    else:
+        method = "to_csv" if suffix == ".csv" else "to_parquet"
+        monkeypatch.setattr(pd.DataFrame, method, full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_paths(out, np.zeros((2, 3)))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names open files via /proc")
+def test_a_checkpoint_is_on_disk_before_its_rename_publishes_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Every file and folder is fsynced before the rename, and the run folder after it."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        events.append(("rename", f"{os.fspath(src)} -> {os.fspath(dst)}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    run = tmp_path / "r"
+    run.mkdir()
+    final = _save_tiny_checkpoint(run, 1, keep=2)
+    tmp = run / ".step-000001.tmp"
+    publish = events.index(("rename", f"{tmp} -> {final}"))
+    synced_before = {path for kind, path in events[:publish] if kind == "fsync"}
+    written = {str(tmp / p.relative_to(final)) for p in final.rglob("*")} | {str(tmp)}
+    assert written <= synced_before, sorted(written - synced_before)
+    assert ("fsync", str(run)) in events[publish:]

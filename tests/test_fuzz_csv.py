@@ -17,12 +17,14 @@ import io
 import tempfile
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from data import chunked
 from data.readers import PriceSeries, load_prices
 from utils.errors import ScalodiffError
 
@@ -186,3 +188,90 @@ def test_corrupted_files_give_prices_or_our_error(
         else:
             check_contract(series)
             event(f"{base}: read")
+
+
+def _outcome(path: Path, column: str | None, max_missing_frac: float) -> tuple:
+    """Everything load_prices tells a user: prices, timestamps and warnings, or the error."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            series = load_prices(path, column, max_missing_frac=max_missing_frac)
+        except ScalodiffError as error:
+            result: tuple = ("error", str(error))
+        else:
+            stamps = series.timestamps
+            result = (
+                "read",
+                series.values.tolist(),
+                None if stamps is None else (str(stamps.dtype), stamps.asi8.tolist()),
+            )
+    return (*result, [str(w.message) for w in caught if issubclass(w.category, UserWarning)])
+
+
+def _read_whole(*args, **kwargs):
+    raise chunked.WholeFile
+
+
+TZ_CSV = b"Time;Price\n" + b"".join(
+    b"2021-03-%02dT%02d:00:00%s;%d\n"
+    % (1 + i // 24, i % 24, b"Z" if i % 5 else b"+00:00", 50 + i % 7)
+    for i in range(40)
+)
+MESSY_CSV = (
+    b"\n\nDate,Open,Close\n2020-01-01,1,10\n2020-01-03,1,12\n2020-01-02,1,.\n2020-01-02,1,11\n"
+    b"2020-01-04,1, 13 \n2020-01-05,1,\n2020-01-06,1,14\n\n\n"
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from(["csv", "csv", "m1", "ticks", "tz"]),
+    edits=st.lists(edit, min_size=0, max_size=4),
+    gz=st.booleans(),
+    column=st.sampled_from([None, "Close", "Open", "bid"]),
+    max_missing_frac=st.sampled_from([0.0, 0.3]),
+    chunk_rows=st.sampled_from([1, 2, 3, 7]),
+)
+@example(base="messy", edits=[], gz=False, column=None, max_missing_frac=0.3, chunk_rows=2)
+@example(base="messy", edits=[], gz=True, column="Close", max_missing_frac=0.0, chunk_rows=3)
+@example(  # one offset in a column without: only whole-column parsing sorts it out
+    base="csv", edits=[("cell", 3, 0, b"2020-01-03T00:00+01:00")], gz=False, column="Close",
+    max_missing_frac=0.0, chunk_rows=2,
+)  # fmt: skip
+@example(  # offsets that change between chunks
+    base="tz", edits=[("cell", 30, 0, b"2021-03-02T05:00:00+01:00")], gz=False, column=None,
+    max_missing_frac=0.0, chunk_rows=3,
+)  # fmt: skip
+@example(base="tz", edits=[], gz=False, column=None, max_missing_frac=0.0, chunk_rows=3)
+@example(  # a second time format further down the file
+    base="csv", edits=[("cell", 30, 0, b"01/31/2020")], gz=False, column="Close",
+    max_missing_frac=0.0, chunk_rows=4,
+)  # fmt: skip
+@example(  # a bad price and, later, a line with too many fields
+    base="m1", edits=[("cell", 3, 2, b"x"), ("insert", 900, b";7")], gz=False, column=None,
+    max_missing_frac=0.0, chunk_rows=2,
+)  # fmt: skip
+def test_reading_in_chunks_tells_the_user_what_reading_whole_does(
+    base, edits, gz, column, max_missing_frac, chunk_rows
+) -> None:
+    """Chunked reading (data/chunked.py, the HistData reader) is invisible to the user.
+
+    The same file read in chunks of a few rows and read whole (as the readers did
+    before chunking; for HistData, one chunk) gives the same prices and
+    timestamps, the same warnings, or the same error message.
+    """
+    data = corrupt({"messy": MESSY_CSV, "tz": TZ_CSV}.get(base) or BASES[base], edits)
+    if gz:
+        data = gzip.compress(data)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "prices.dat"
+        path.write_bytes(data)
+        with mock.patch.object(chunked, "CHUNK_ROWS", chunk_rows):
+            in_chunks = _outcome(path, column, max_missing_frac)
+        with (
+            mock.patch.object(chunked, "read_columns", _read_whole),
+            mock.patch.object(chunked, "CHUNK_ROWS", 10**9),
+        ):
+            whole = _outcome(path, column, max_missing_frac)
+    assert in_chunks == whole
+    event(f"{base}: {whole[0]}")

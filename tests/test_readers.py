@@ -281,3 +281,60 @@ def test_zip_folder_and_bad_settings(tmp_path):
         load_prices("sp500", max_missing_frac=1.5)
     with pytest.raises(ScalodiffError, match=r"no column 'Bid'.*'Adj Close'"):
         load_prices("sp500", column="Bid")
+
+
+# ------------------------------------------------------- long files, in chunks
+
+
+def test_leading_blank_lines_are_skipped_and_counted(tmp_path):
+    path = write(tmp_path, "lead.csv", "\n\nDate,Close\n2020-01-01,10\n2020-01-02,x\n")
+    with pytest.raises(ScalodiffError, match=r"'x' at line 5 \(time '2020-01-02'\)"):
+        load_prices(path)
+    path.write_text("\n\nDate,Close\n2020-01-01,10\n2020-01-02,11\n2020-01-03,12\n")
+    assert load_quietly(path).values.tolist() == [10.0, 11.0, 12.0]
+
+
+def test_long_messy_csv_is_read_in_chunks_with_the_usual_warnings(tmp_path, monkeypatch):
+    """A CSV is never held whole as text: the price column is classified a chunk at a time.
+
+    Missing cells, unsorted and repeated times and time zones are all handled in
+    chunks, with the warnings and line numbers a whole-file read gives.
+    """
+    import data.chunked as chunked
+    import data.cleaning as cleaning
+    import data.readers as readers
+
+    stamps = pd.date_range("2021-01-01", periods=1000, freq="min", tz="UTC")
+    rows = [f"{t.isoformat()},{100 + i % 17}" for i, t in enumerate(stamps)]
+    rows[10] = rows[10].split(",")[0] + ",."  # a missing price, line 12
+    rows[500], rows[501] = rows[501], rows[500]  # out of order
+    rows.append(rows[700])  # a repeated time
+    path = write(tmp_path, "long.csv", "time,price\n" + "\n".join(rows) + "\n\n")
+
+    sizes: list[int] = []
+    real = cleaning.parse_price_text
+
+    def spy(cells, *args, **kwargs):
+        sizes.append(len(cells))
+        return real(cells, *args, **kwargs)
+
+    def whole(*args, **kwargs):
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(chunked, "parse_price_text", spy)
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(readers, "_read_whole_csv", whole)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = load_prices(path)
+    messages = [str(w.message) for w in caught]
+    assert sizes and max(sizes) <= 64 and sum(sizes) == 1002  # 1001 rows + the closing blank
+    assert len(series) == 999 and str(series.timestamps.dtype) == "datetime64[us, UTC]"
+    assert series.timestamps.is_monotonic_increasing and series.timestamps.is_unique
+    assert any(
+        f"dropped 1 of 1001 rows with a missing price (first at line 12 (time '{stamps[10].isoformat()}'))"
+        in m
+        for m in messages
+    ), messages
+    assert any("rows are not in time order; sorted them" in m for m in messages)
+    assert any("1 rows share their time with a later row" in m for m in messages)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from data.windows import WindowDataset, check_length, n_windows, windows_view
+from transforms.volatility import VolatilityScalogram
+from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
 
 
@@ -62,6 +65,30 @@ def test_memory_grows_with_series_not_with_windows():
         tracemalloc.stop()
     assert len(dataset) == 10_000_000 - 255
     assert peak < 1_000_000, f"creating the dataset allocated {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("volatility_row", [False, True])
+def test_fitting_a_transform_on_the_view_copies_one_batch_at_a_time(volatility_row: bool):
+    """train.py fits the transform on a read-only view of (up to 65,536) windows.
+
+    Neither a float64 copy of all of them is made (the volatility row's fit made
+    two), nor is the view handed to torch, which warns about non-writable arrays.
+    """
+    series = np.random.default_rng(0).standard_normal(20_000).astype(np.float32)
+    view = windows_view(series, 64)[::2]  # ~10,000 windows: 5 MB as float64
+    base = Scalogram(window_size=64, n_scales=15)
+    transform = VolatilityScalogram(base) if volatility_row else base
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            transform.fit(view, batch_size=256)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < view.size * 8 / 4, f"fitting allocated {peak / 1e6:.1f} MB"
+    images = transform.forward(torch.from_numpy(view[:4].copy()))
+    torch.testing.assert_close(transform.inverse(images), torch.from_numpy(view[:4].copy()))
 
 
 def test_dataloader_batches():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -71,6 +71,22 @@ def check_training_windows(x, window_size: int) -> np.ndarray | torch.Tensor:
     if x.shape[0] == 0:
         raise ScalodiffError("training windows are empty; fit needs at least one window")
     return x
+
+
+def float64_batches(data: np.ndarray | torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    """Training windows ``batch_size`` at a time, as float64 CPU tensors checked finite.
+
+    Only one batch is copied at a time, and torch only ever gets that copy: a
+    read-only view such as ``sliding_window_view`` handed to ``torch.as_tensor``
+    makes torch warn that it does not support non-writable arrays.
+    """
+    for start in range(0, data.shape[0], batch_size):
+        chunk = data[start : start + batch_size]
+        if isinstance(chunk, np.ndarray):
+            chunk = torch.from_numpy(np.array(chunk, dtype=np.float64))
+        chunk = chunk.detach().to("cpu", torch.float64)
+        check_finite(chunk, "training windows")
+        yield chunk
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from transforms.validation import check_int, check_training_windows, float64_batches
 from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
 
 JSON_TYPE = "scalodiff.VolatilityScalogram"
-EPS = 1e-12  # an all-zero window keeps a finite log RMS
+EPS = 1e-30  # an all-zero window keeps a finite log RMS; tiny, so real windows come back exactly
 
 
 class VolatilityScalogram:
@@ -47,8 +48,11 @@ class VolatilityScalogram:
     True
     """
 
-    def __init__(self, base: Scalogram) -> None:
+    def __init__(self, base: Scalogram, row_gain: float = 1.0) -> None:
+        if not (isinstance(row_gain, (int, float)) and 0 < row_gain <= 1):
+            raise ScalodiffError(f"row_gain={row_gain!r} must be a number in (0, 1]")
         self.base = base
+        self.row_gain = float(row_gain)
         self.log_rms_mean = 0.0
         self.log_rms_std = 1.0
 
@@ -69,25 +73,33 @@ class VolatilityScalogram:
         return 0.5 * torch.log(x.square().mean(dim=-1) + EPS)
 
     def fit(self, x: torch.Tensor | np.ndarray, batch_size: int = 1024) -> VolatilityScalogram:
-        """Fit the log-RMS row's standardization and the base transform on training windows [N, L]."""
-        data = torch.as_tensor(
-            np.array(x, dtype=np.float64, copy=True) if not isinstance(x, torch.Tensor) else x
-        )
-        data = data.to("cpu", torch.float64)
-        log_rms = self._log_rms(data)
+        """Fit the log-RMS row's standardization and the base transform on training windows [N, L].
+
+        ``batch_size`` windows at a time, in two passes over ``x``: the windows may be
+        a read-only view over one series (train.py's), and neither a float64 copy
+        of all of them nor all of them divided by their RMS is ever held.
+        """
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        data = check_training_windows(x, self.base.window_size)
+        log_rms = torch.cat([self._log_rms(b) for b in float64_batches(data, batch_size)])
         self.log_rms_mean = float(log_rms.mean())
         self.log_rms_std = (
             float(log_rms.std()) if data.shape[0] > 1 and float(log_rms.std()) > 0 else 1.0
         )
-        self.base.fit(data / torch.exp(log_rms)[:, None], batch_size=batch_size)
+        self.base.fit_batches(
+            b / torch.exp(self._log_rms(b))[:, None] for b in float64_batches(data, batch_size)
+        )
         return self
 
     def forward(self, x: torch.Tensor, standardize: bool = True) -> torch.Tensor:
         """Windows [B, L] -> images [B, C, H, W]; the last row holds the window's log RMS."""
         log_rms = self._log_rms(x)
         img = self.base.forward(x / torch.exp(log_rms)[:, None], standardize=standardize)
-        row = (log_rms - self.log_rms_mean) / self.log_rms_std
+        row = (log_rms - self.log_rms_mean) / self.log_rms_std * self.row_gain
         row = row[:, None, None, None].expand(-1, img.shape[1], 1, img.shape[3]).to(img.dtype)
+        if self.row_gain != 1.0 and self.base.include_mean:
+            img = img.clone()
+            img[:, 0, self.base.n_scales] *= self.row_gain
         return torch.cat([img, row], dim=2)
 
     def inverse(self, s: torch.Tensor, standardized: bool = True) -> torch.Tensor:
@@ -96,9 +108,18 @@ class VolatilityScalogram:
             raise ScalodiffError(
                 f"expected images of shape [B, {self.channels}, {self.height}, {self.width}], got {tuple(s.shape)}"
             )
-        u = self.base.inverse(s[:, :, :-1].contiguous(), standardized=standardized)
+        body = s[:, :, :-1]
+        if self.row_gain != 1.0 and self.base.include_mean:
+            body = body.clone()
+            body[:, 0, self.base.n_scales] /= self.row_gain
+        u = self.base.inverse(body.contiguous(), standardized=standardized)
+        # A window divided by its RMS has RMS 1, so a generated one is put back on that
+        # set: the least-squares inverse of an image that is not quite a scalogram
+        # loses the part of its energy outside the operator's range.
+        u = u / u.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(EPS)
         # The row is constant for real images; for generated ones its mean is the least-squares value.
-        log_rms = s[:, :, -1].mean(dim=(1, 2)).to(u.dtype) * self.log_rms_std + self.log_rms_mean
+        row = s[:, :, -1].mean(dim=(1, 2)).to(u.dtype) / self.row_gain
+        log_rms = row * self.log_rms_std + self.log_rms_mean
         return u * torch.exp(log_rms)[:, None]
 
     def to_json(self) -> dict[str, Any]:
@@ -107,13 +128,14 @@ class VolatilityScalogram:
             "type": JSON_TYPE,
             "log_rms_mean": self.log_rms_mean,
             "log_rms_std": self.log_rms_std,
+            "row_gain": self.row_gain,
             "base": self.base.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> VolatilityScalogram:
         """Rebuild a transform saved by :meth:`to_json`."""
-        tr = cls(Scalogram.from_json(d["base"]))
+        tr = cls(Scalogram.from_json(d["base"]), row_gain=float(d.get("row_gain", 1.0)))
         tr.log_rms_mean = float(d["log_rms_mean"])
         tr.log_rms_std = float(d["log_rms_std"])
         return tr

@@ -20,6 +20,7 @@ frequency and aliases; we keep the reference's range and accept that row.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 import numpy as np
 import pywt
@@ -38,7 +39,6 @@ from transforms.phase_retrieval import griffin_lim, operator_pair
 from transforms.validation import (
     check_choice,
     check_condition,
-    check_finite,
     check_image_batch,
     check_int,
     check_positive_float,
@@ -47,6 +47,7 @@ from transforms.validation import (
     check_stds,
     check_training_windows,
     check_wavelet_fits_mode,
+    float64_batches,
     unet_size_problems,
 )
 from utils.errors import ScalodiffError
@@ -376,19 +377,26 @@ class Scalogram:
         """
         batch_size = check_int("batch_size", batch_size, minimum=1)
         data = check_training_windows(x, self.window_size)
+        return self.fit_batches(float64_batches(data, batch_size))
+
+    def fit_batches(self, batches: Iterable[torch.Tensor]) -> Scalogram:
+        """Fit the per-row stds on float64 CPU batches of windows ``(B, L)``; returns ``self``.
+
+        For callers that change the windows on their way in (VolatilityScalogram
+        divides each by its RMS) without holding all of them changed at once.
+        """
         self.stds = None
         self._ops.set_row_scale(self._row_scale())
         total = torch.zeros((self.channels, self.height), dtype=torch.float64)
-        for start in range(0, data.shape[0], batch_size):
-            chunk = data[start : start + batch_size]
-            if isinstance(chunk, np.ndarray):  # copies one batch: fine for read-only views
-                chunk = torch.from_numpy(np.array(chunk, dtype=np.float64))
-            chunk = chunk.detach().to("cpu", torch.float64)
-            check_finite(chunk, "training windows")
+        count = 0
+        for chunk in batches:
             # The matrix path gives the same numbers as pywt and is much faster.
             img = self._images(chunk, False, "matrix")
             total += img.square().sum(dim=(0, 3))
-        rms = (total / (data.shape[0] * self.width)).sqrt().numpy()
+            count += chunk.shape[0]
+        if count == 0:
+            raise ScalodiffError("training windows are empty; fit needs at least one window")
+        rms = (total / (count * self.width)).sqrt().numpy()
         self.stds = np.where(rms > 0, rms, 1.0)
         self._ops.set_row_scale(self._row_scale())
         return self

@@ -8,6 +8,7 @@ Layout of ``SAVE_DIR/<run>/step-NNNNNN/``::
     normalizer.json       the returns normalizer
     settings.json         the resolved settings of the run
     real_returns.npy      the training split's log returns (for plots and metrics)
+    conditioning.json     conditional models only: what the labels mean (data/labels.py)
     train_state/          raw weights and EMA (safetensors), optimizer state, counters
     checkpoint.json       written last: format version and step
 
@@ -63,6 +64,32 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (names created or renamed in it) to disk."""
+    if os.name != "posix":
+        return  # folders cannot be opened for fsync on Windows; NTFS journals renames
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise  # some file systems cannot fsync a folder; that is not an error
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file under ``root``, then the folders that name them."""
+    for folder, _subdirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(folder))
+
+
 def save_checkpoint(
     run_dir: Path,
     step: int,
@@ -74,12 +101,14 @@ def save_checkpoint(
     real_returns: np.ndarray,
     train_state: dict[str, Any],
     keep: int = 2,
+    extra_json: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write one checkpoint atomically and prune older ones; return its folder.
 
     ``train_state`` holds ``model`` (a state dict of the raw weights), ``ema``
     (a list of tensors), ``optimizer`` and ``lr_scheduler`` (state dicts) and
-    ``counters`` (JSON-serialisable).
+    ``counters`` (JSON-serialisable). ``extra_json`` maps names to more JSON
+    files written inside the same atomic folder (``{"conditioning": {...}}``).
     """
     final = run_dir / step_dir_name(step)
     tmp = run_dir / f".{final.name}.tmp"
@@ -93,6 +122,8 @@ def save_checkpoint(
         _write_json(tmp / "transform.json", transform_json)
         _write_json(tmp / "normalizer.json", normalizer_json)
         _write_json(tmp / "settings.json", settings)
+        for name, payload in (extra_json or {}).items():
+            _write_json(tmp / f"{name}.json", payload)
         np.save(tmp / "real_returns.npy", np.asarray(real_returns[-MAX_REAL_RETURNS:], np.float64))
         state_dir = tmp / "train_state"
         state_dir.mkdir()
@@ -110,10 +141,14 @@ def save_checkpoint(
         )
         _write_json(state_dir / "counters.json", train_state["counters"])
         _write_json(tmp / MARKER, {"format_version": FORMAT_VERSION, "step": step})
+        # On disk before the rename publishes it: after a power cut the marker must not
+        # name files whose data never left the page cache.
+        _fsync_tree(tmp)
         if final.exists():
             # The same step saved again (e.g. on Ctrl-C): move the old one aside whole.
             os.replace(final, run_dir / f".{final.name}.old")
         os.replace(tmp, final)
+        _fsync_dir(run_dir)  # the rename itself
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -225,6 +260,12 @@ def load_for_sampling(step_dir: Path) -> dict[str, Any]:
         "settings": read_json(step_dir, "settings.json"),
         "real_returns": real_returns,
         "step": info.get("step"),
+        # Optional: present for conditional models only.
+        "conditioning": (
+            read_json(step_dir, "conditioning.json")
+            if (step_dir / "conditioning.json").is_file()
+            else None
+        ),
     }
 
 

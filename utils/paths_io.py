@@ -81,24 +81,29 @@ def write_paths(
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temporary name first so a kill never leaves half a file under the real name.
     tmp = path.with_name(f".{path.name}.tmp")
-    if suffix == ".npy":
-        with open(tmp, "wb") as fh:
-            np.save(fh, r.astype(np.float32))
-    else:
-        n, length = r.shape
-        frame = pd.DataFrame(
-            {
-                "path": np.repeat(np.arange(n), length),
-                "step": np.tile(np.arange(1, length + 1), n),
-                "log_return": r.ravel(),
-                "price": (start_price * np.exp(np.cumsum(r, axis=1))).ravel(),
-            }
-        )
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False, float_format="%.10g")
+    try:
+        if suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, r.astype(np.float32))
         else:
-            frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+            n, length = r.shape
+            frame = pd.DataFrame(
+                {
+                    "path": np.repeat(np.arange(n), length),
+                    "step": np.tile(np.arange(1, length + 1), n),
+                    "log_return": r.ravel(),
+                    "price": (start_price * np.exp(np.cumsum(r, axis=1))).ravel(),
+                }
+            )
+            if suffix == ".csv":
+                frame.to_csv(tmp, index=False, float_format="%.10g")
+            else:
+                frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk or a Ctrl-C mid-write: leave neither half a file nor the temporary one.
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -21,14 +21,28 @@ def default_run_name(settings: dict[str, Any]) -> str:
 
 
 def new_run_dir(settings: dict[str, Any], name: str) -> Path:
-    """Create ``SAVE_DIR/name``, which must not hold anything yet, and return it."""
+    """Claim ``SAVE_DIR/name`` for a new run by creating it; return it.
+
+    The claim is one ``mkdir`` that fails if the folder exists: of two runs
+    started at the same moment under the same name, exactly one gets the
+    folder. (Checking first and creating after would let both pass the check
+    and write into one folder.) train.py claims it only once data and model
+    are ready, so a start that fails leaves no empty folder behind.
+    """
     run_dir = Path(settings["SAVE_DIR"]) / name
-    if run_dir.exists() and any(run_dir.iterdir()):
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            raise ScalodiffError(
+                f"run folder {run_dir} already holds a run; continue it with --resume {run_dir}, "
+                "or pick another --run-name"
+            ) from None
         raise ScalodiffError(
-            f"run folder {run_dir} already holds a run; continue it with --resume {run_dir}, "
-            "or pick another --run-name"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+            f"run folder {run_dir} already exists (another run may have just started under "
+            "this name); pick another --run-name, or delete it if it is an empty leftover"
+        ) from None
     return run_dir
 
 

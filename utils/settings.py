@@ -36,6 +36,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
     "VOLATILITY_ROW": (_BOOL, True),
+    "SCALAR_ROW_GAIN": (_FLOAT, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -69,6 +70,10 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "SAMPLE_BATCH": (_INT, False),
     "START_PRICE": (_FLOAT, True),
     "OUTPUT_DIR": (_STR, False),
+    "CONDITION": (_STR, True),
+    "CONDITION_QUANTILES": (_TUPLE, True),
+    "CONDITION_DROP": (_FLOAT, False),
+    "GUIDANCE": (_FLOAT, False),
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -79,6 +84,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "DEVICE": ("auto", "cpu", "cuda"),
     "MIXED_PRECISION": ("auto", "no", "bf16", "fp16"),
     "SAMPLER": ("dpm", "unipc", "ddim", "ddpm"),
+    "CONDITION": ("vol-regime", "trend", "asset", "realized-vol"),
 }
 
 POSITIVE = {
@@ -150,6 +156,19 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(f"setting TRAIN_FRAC must be in (0, 1], got {value}")
     if name == "MAX_MISSING_FRAC" and not 0.0 <= value < 1.0:
         raise ScalodiffError(f"setting MAX_MISSING_FRAC must be in [0, 1), got {value}")
+    if name == "CONDITION_DROP" and not 0.0 <= value < 1.0:
+        raise ScalodiffError(f"setting CONDITION_DROP must be in [0, 1), got {value}")
+    if name == "GUIDANCE" and value < 0:
+        raise ScalodiffError(f"setting GUIDANCE must be 0 or more (1: no guidance), got {value}")
+    if name == "CONDITION_QUANTILES" and not (
+        value
+        and all(isinstance(q, float | int) and 0 < q < 1 for q in value)
+        and all(b > a for a, b in zip(value, value[1:], strict=False))
+    ):
+        raise ScalodiffError(
+            f"setting CONDITION_QUANTILES must be increasing levels strictly between 0 and 1, "
+            f"e.g. (0.25, 0.75); got {value}"
+        )
     if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
         raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
     return value
