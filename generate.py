@@ -29,7 +29,7 @@ from data.windows import windows_view
 from evaluation.metrics import format_summary, quick_summary
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
-from transforms.volatility import transform_from_json
+from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError, run_script
 from utils.paths_io import write_paths
@@ -95,6 +95,13 @@ def build_parser() -> SettingsParser:
         "classifier-free guidance scale: 1 conditional model alone, >1 stronger",
         type=float,
     )
+    p.add_setting(
+        "--vol-level",
+        "VOL_LEVEL",
+        "fitted: each path's volatility level is drawn from the training windows' levels; "
+        "model: taken from the generated image (default: the checkpoint's preset; "
+        "conditional models always use model)",
+    )
     p.add_argument(
         "--out",
         metavar="FILE",
@@ -123,12 +130,15 @@ def sample_returns(
     null_labels: torch.Tensor | None = None,
     guidance: float = 1.0,
     normalizer_json: dict[str, Any] | None = None,
+    vol_level: str = "model",
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms.
 
     Conditional checkpoints take per-path ``labels`` (and ``null_labels`` for
     guidance, see models.conditioning.label_tensors); ``normalizer_json``
     replaces the checkpoint's normalizer (a multi-asset model's per-asset one).
+    ``vol_level="fitted"`` draws each path's volatility level from the training
+    windows' levels (transforms.volatility) with a seed derived from the path's.
     """
     transform = transform_from_json(loaded["transform"])
     normalizer = ReturnNormalizer.from_json(normalizer_json or loaded["normalizer"])
@@ -144,7 +154,11 @@ def sample_returns(
                 class_labels=None if labels is None else labels[part],
                 null_labels=None if null_labels is None else null_labels[part], guidance=guidance,
             )  # fmt: skip
-            z = transform.inverse(s.double()).cpu().numpy()
+            if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
+                rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[part]])
+                z = transform.inverse(s.double(), rows=rows).cpu().numpy()
+            else:
+                z = transform.inverse(s.double()).cpu().numpy()
             returns.append(normalizer.inverse(z))
             images.append(s.cpu())
     return np.concatenate(returns), torch.cat(images)
@@ -203,6 +217,9 @@ def generate(argv: list[str] | None = None) -> int:
         print(f"{asking}; the training windows' {spec.measure_name} ({spec.unit}):")
         print("\n".join(spec.describe()))
     labels, null_labels = label_tensors(spec, request, settings["N_SAMPLES"])
+    vol_level = "model" if spec is not None else settings["VOL_LEVEL"] or run.get("VOL_LEVEL")
+    if vol_level == "fitted" and run.get("VOLATILITY_ROW"):
+        print("volatility levels: drawn from the training windows' (VOL_LEVEL = fitted)")
     t0 = time.perf_counter()
     returns, images = sample_returns(
         loaded,
@@ -216,6 +233,7 @@ def generate(argv: list[str] | None = None) -> int:
         null_labels,
         guidance,
         normalizer_json,
+        vol_level or "model",
     )
     seconds = time.perf_counter() - t0
     write_paths(out, returns, start_price=start_price, overwrite=args.overwrite)

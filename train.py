@@ -171,7 +171,7 @@ def make_transform(
     )
     fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform, row_gain=settings["SCALAR_ROW_GAIN"]).fit(fit_windows)
+        return VolatilityScalogram(transform).fit(fit_windows)
     return transform.fit(fit_windows)
 
 

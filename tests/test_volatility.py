@@ -48,3 +48,28 @@ def test_json_round_trip_gives_the_same_images(windows: torch.Tensor) -> None:
     torch.testing.assert_close(again.forward(windows[:8]), tr.forward(windows[:8]), rtol=0, atol=0)
     plain = Scalogram(window_size=256, n_scales=15).fit(windows)
     assert isinstance(transform_from_json(plain.to_json()), Scalogram)
+    torch.testing.assert_close(again.draw_rows([1, 2, 3]), tr.draw_rows([1, 2, 3]))
+
+
+def test_drawn_levels_follow_the_training_levels(windows: torch.Tensor) -> None:
+    tr = VolatilityScalogram(Scalogram(window_size=256, n_scales=14)).fit(windows)
+    rows = tr.forward(windows)[:, 0, -1, 0].double().numpy()
+    drawn = tr.draw_rows(list(range(4000))).numpy()
+    # Same distribution: quantiles agree, and nothing outside the training range.
+    for q in (0.1, 0.5, 0.9):
+        assert abs(np.quantile(drawn, q) - np.quantile(rows, q)) < 0.1
+    assert drawn.min() >= rows.min() - 1e-9 and drawn.max() <= rows.max() + 1e-9
+    # Value i depends on seed i only.
+    torch.testing.assert_close(tr.draw_rows([7, 8])[1:], tr.draw_rows([8]))
+
+
+def test_inverse_with_drawn_levels_sets_each_window_rms(windows: torch.Tensor) -> None:
+    tr = VolatilityScalogram(Scalogram(window_size=256, n_scales=14)).fit(windows)
+    img = tr.forward(windows[:16])
+    noisy = img + 0.3 * torch.randn(img.shape, generator=torch.Generator().manual_seed(0))
+    rows = tr.draw_rows(list(range(16)))
+    out = tr.inverse(noisy, rows=rows)
+    want = torch.exp(rows * tr.log_rms_std + tr.log_rms_mean)
+    torch.testing.assert_close(out.square().mean(dim=1).sqrt(), want, rtol=1e-9, atol=0)
+    # Without levels, the row's own values set the RMS (and real images come back exactly).
+    torch.testing.assert_close(tr.inverse(img), windows[:16], rtol=0, atol=1e-10)

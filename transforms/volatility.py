@@ -11,6 +11,15 @@ their overall energy varies, so it generates windows of one typical volatility.
 transform and stores the standardized log RMS as an extra constant row. The
 model then generates the volatility level as one explicit number per window,
 and the inverse stays exact: ``x = rms * inverse(image)``.
+
+Even so, the cpu preset's model, after minutes of training, generates that row
+with too little spread (0.5-0.7 of the real standard deviation in our runs), so
+its windows are all of middling volatility. Generation can therefore take the
+level from the fitted distribution of the training windows' log RMS instead
+(:meth:`VolatilityScalogram.draw_rows`, setting VOL_LEVEL = "fitted"): a
+two-stage model where the level is drawn first and the diffusion model supplies
+the shape of the window. The levels are then independent of the shapes, and
+never outside the training range.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
 
 JSON_TYPE = "scalodiff.VolatilityScalogram"
+N_QUANTILES = 257  # points of the fitted log-RMS quantile function
 EPS = 1e-30  # an all-zero window keeps a finite log RMS; tiny, so real windows come back exactly
 
 
@@ -48,13 +58,13 @@ class VolatilityScalogram:
     True
     """
 
-    def __init__(self, base: Scalogram, row_gain: float = 1.0) -> None:
-        if not (isinstance(row_gain, (int, float)) and 0 < row_gain <= 1):
-            raise ScalodiffError(f"row_gain={row_gain!r} must be a number in (0, 1]")
+    def __init__(self, base: Scalogram) -> None:
         self.base = base
-        self.row_gain = float(row_gain)
         self.log_rms_mean = 0.0
         self.log_rms_std = 1.0
+        # Standardized log RMS of the training windows at N_QUANTILES evenly spaced
+        # probabilities: the fitted distribution of volatility levels (draw_rows).
+        self.row_quantiles: np.ndarray | None = None
 
     @property
     def channels(self) -> int:
@@ -86,6 +96,8 @@ class VolatilityScalogram:
         self.log_rms_std = (
             float(log_rms.std()) if data.shape[0] > 1 and float(log_rms.std()) > 0 else 1.0
         )
+        rows = ((log_rms - self.log_rms_mean) / self.log_rms_std).numpy()
+        self.row_quantiles = np.quantile(rows, np.linspace(0, 1, N_QUANTILES))
         self.base.fit_batches(
             b / torch.exp(self._log_rms(b))[:, None] for b in float64_batches(data, batch_size)
         )
@@ -95,30 +107,43 @@ class VolatilityScalogram:
         """Windows [B, L] -> images [B, C, H, W]; the last row holds the window's log RMS."""
         log_rms = self._log_rms(x)
         img = self.base.forward(x / torch.exp(log_rms)[:, None], standardize=standardize)
-        row = (log_rms - self.log_rms_mean) / self.log_rms_std * self.row_gain
+        row = (log_rms - self.log_rms_mean) / self.log_rms_std
         row = row[:, None, None, None].expand(-1, img.shape[1], 1, img.shape[3]).to(img.dtype)
-        if self.row_gain != 1.0 and self.base.include_mean:
-            img = img.clone()
-            img[:, 0, self.base.n_scales] *= self.row_gain
         return torch.cat([img, row], dim=2)
 
-    def inverse(self, s: torch.Tensor, standardized: bool = True) -> torch.Tensor:
-        """Images [B, C, H, W] -> windows [B, L]: the base inverse times the row's RMS."""
+    def draw_rows(self, seeds: list[int]) -> torch.Tensor:
+        """Standardized log-RMS values drawn from the training windows' distribution.
+
+        One uniform draw per seed goes through the quantile function fitted in
+        :meth:`fit` (linear between its N_QUANTILES points), so value i depends
+        only on ``seeds[i]``. Draws stay within the training windows' range.
+        """
+        if self.row_quantiles is None:
+            raise ScalodiffError("the transform is not fitted: no volatility levels to draw from")
+        uniforms = np.array([np.random.default_rng(int(s)).random() for s in seeds])
+        grid = np.linspace(0, 1, len(self.row_quantiles))
+        return torch.from_numpy(np.interp(uniforms, grid, self.row_quantiles))
+
+    def inverse(
+        self, s: torch.Tensor, standardized: bool = True, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Images [B, C, H, W] -> windows [B, L]: the base inverse times the row's RMS.
+
+        ``rows`` (standardized log RMS, shape [B]) replaces the images' own
+        volatility rows, e.g. levels from :meth:`draw_rows`.
+        """
         if s.ndim != 4 or s.shape[2] != self.height:
             raise ScalodiffError(
                 f"expected images of shape [B, {self.channels}, {self.height}, {self.width}], got {tuple(s.shape)}"
             )
-        body = s[:, :, :-1]
-        if self.row_gain != 1.0 and self.base.include_mean:
-            body = body.clone()
-            body[:, 0, self.base.n_scales] /= self.row_gain
-        u = self.base.inverse(body.contiguous(), standardized=standardized)
+        u = self.base.inverse(s[:, :, :-1].contiguous(), standardized=standardized)
         # A window divided by its RMS has RMS 1, so a generated one is put back on that
         # set: the least-squares inverse of an image that is not quite a scalogram
         # loses the part of its energy outside the operator's range.
         u = u / u.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(EPS)
         # The row is constant for real images; for generated ones its mean is the least-squares value.
-        row = s[:, :, -1].mean(dim=(1, 2)).to(u.dtype) / self.row_gain
+        row = s[:, :, -1].mean(dim=(1, 2)) if rows is None else rows.to(s.device)
+        row = row.to(u.dtype)
         log_rms = row * self.log_rms_std + self.log_rms_mean
         return u * torch.exp(log_rms)[:, None]
 
@@ -128,16 +153,18 @@ class VolatilityScalogram:
             "type": JSON_TYPE,
             "log_rms_mean": self.log_rms_mean,
             "log_rms_std": self.log_rms_std,
-            "row_gain": self.row_gain,
+            "row_quantiles": None if self.row_quantiles is None else self.row_quantiles.tolist(),
             "base": self.base.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> VolatilityScalogram:
         """Rebuild a transform saved by :meth:`to_json`."""
-        tr = cls(Scalogram.from_json(d["base"]), row_gain=float(d.get("row_gain", 1.0)))
+        tr = cls(Scalogram.from_json(d["base"]))
         tr.log_rms_mean = float(d["log_rms_mean"])
         tr.log_rms_std = float(d["log_rms_std"])
+        if d.get("row_quantiles") is not None:
+            tr.row_quantiles = np.asarray(d["row_quantiles"], dtype=np.float64)
         return tr
 
 

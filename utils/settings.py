@@ -36,7 +36,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
     "VOLATILITY_ROW": (_BOOL, True),
-    "SCALAR_ROW_GAIN": (_FLOAT, True),
+    "VOL_LEVEL": (_STR, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -77,6 +77,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "VOL_LEVEL": ("fitted", "model"),
     "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
     "PRESET": ("auto", *PRESETS),
     "PREDICTION_TYPE": ("v_prediction", "epsilon"),
