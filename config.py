@@ -60,7 +60,7 @@ SEED = 0  # seeds data order, initial weights and noise
 # ---------------------------------------------------------------- generation
 N_SAMPLES = 256  # paths generate.py writes
 SAMPLER = None  # "dpm" (DPM-Solver++), "unipc", "ddim" or "ddpm"
-SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 25, unipc 20, ddim 50, ddpm = NUM_TIMESTEPS)
+SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 20, unipc 20, ddim 50, ddpm = NUM_TIMESTEPS)
 SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
 START_PRICE = None  # first price of generated paths; None: the last training price
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given

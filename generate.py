@@ -1,6 +1,6 @@
 """Generate synthetic price paths from a trained checkpoint.
 
-    python generate.py                               # newest checkpoint, 256 paths, DPM-Solver++ 25 steps
+    python generate.py                               # newest checkpoint, 256 paths, DPM-Solver++ 20 steps
     python generate.py --n 1000 --seed 7 --out paths.parquet --plot paths.png
     python generate.py --sampler ddpm                # all 1000 DDPM steps (slow)
     python generate.py --condition high --guidance 2.0   # a conditional checkpoint (see README)
@@ -56,7 +56,7 @@ def build_parser() -> SettingsParser:
     p.add_setting(
         "--steps",
         "SAMPLING_STEPS",
-        "solver steps (default: dpm 25, unipc 20, ddim 50, ddpm all)",
+        "solver steps (default: dpm 20, unipc 20, ddim 50, ddpm all)",
         type=int,
     )
     p.add_setting("--seed", "SEED", "seed; path i uses a seed derived from (seed, i)", type=int)

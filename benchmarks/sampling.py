@@ -102,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the sampling-versus-training forward timing",
     )
+    p.add_argument(
+        "--vol-level",
+        choices=("fitted", "model"),
+        help="where paths get their volatility level, as generate.py's --vol-level "
+        "(default: the checkpoint's; 'model' isolates the samplers' own differences)",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     return p.parse_args(argv)
 
@@ -205,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     real = loaded["real_returns"]
     real_windows = acf_real = lags = None
 
+    vol_level = args.vol_level or loaded["settings"].get("VOL_LEVEL") or "model"
+    print(f"  volatility levels: {vol_level}")
     rows: list[dict[str, Any]] = []
     if args.ddpm_n % args.batch_size and any(name == "ddpm" for name, _ in specs):
         # A smaller last batch costs less per sample on a CPU (cache), which would flatter DDPM.
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         n = args.ddpm_n if name == "ddpm" else args.n
         t0 = time.perf_counter()
         returns, _ = generate.sample_returns(
-            loaded, n, name, steps, args.seed, args.batch_size, device
+            loaded, n, name, steps, args.seed, args.batch_size, device, vol_level=vol_level
         )
         seconds = time.perf_counter() - t0
         if real_windows is None:  # as generate.py compares: real windows of the paths' length

@@ -46,3 +46,12 @@ def tiny_settings(save_dir: Path, **extra: object) -> list[str]:
 def tiny(tmp_path: Path):
     """A function returning tiny flags under this test's temporary folder."""
     return lambda **extra: tiny_settings(tmp_path, **extra)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on shared cores its spinning costs seconds."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from benchmarks import compare_generators as cg
 from benchmarks.screenshot_report import find_chromium
@@ -17,17 +16,10 @@ from evaluation import leaderboard
 from evaluation.baselines import GarchBaseline
 from utils.paths_io import read_paths
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 NAMES = ["scalodiff", "gaussian", "bootstrap", "garch", "diffusion1d"]
 L = 32  # the tiny fixture's WINDOW_SIZE
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and on shared cores its spinning costs seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -14,17 +14,10 @@ from models.diffusion import build_noise_scheduler, make_sampler, sample
 from utils.errors import ScalodiffError
 from utils.paths_io import read_paths
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 L = 32
 TINY_NET = {"channels": (8, 16), "layers": 1}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and on shared cores its spinning costs seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_settings(**extra: object) -> dict:
