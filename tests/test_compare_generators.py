@@ -35,7 +35,7 @@ def price_csv(tmp_path):
 def test_compare_trains_fits_evaluates_and_tabulates(tmp_path, tiny, price_csv, capsys):
     out = tmp_path / "cmp"
     # fp32: bf16 autocast on two contended cores can take seconds per tiny step.
-    argv = [*tiny(MAX_STEPS=3, MIXED_PRECISION="no"), "--data", str(price_csv), "--out", str(out),
+    argv = [*tiny(MAX_STEPS=3), "--data", str(price_csv), "--out", str(out),
             "--n", "40", "--seeds", "0", "--max-windows", "40", "--no-progress"]  # fmt: skip
     assert cg.main(argv) == 0
     printed = capsys.readouterr().out
@@ -68,7 +68,7 @@ def test_compare_trains_fits_evaluates_and_tabulates(tmp_path, tiny, price_csv, 
 
 def test_rerun_reuses_the_model_and_checks_the_split(tmp_path, tiny, price_csv, capsys):
     out = tmp_path / "cmp"
-    argv = [*tiny(MAX_STEPS=2, MIXED_PRECISION="no"), "--data", str(price_csv), "--out", str(out),
+    argv = [*tiny(MAX_STEPS=2), "--data", str(price_csv), "--out", str(out),
             "--n", "8", "--fast", "--no-progress"]  # fmt: skip
     assert cg.main(argv) == 0
     capsys.readouterr()

@@ -12,11 +12,13 @@ from typing import Any
 
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
+from utils.settings import data_source
 
 
 def default_run_name(settings: dict[str, Any]) -> str:
     """``<date>-<time>-<data name>-<preset>``, e.g. ``20261124-153000-sp500-cpu``."""
-    stem = Path(str(settings["CSV_PATH"])).stem or "data"
+    # The data actually read: the built-in stand-in when the shipped example file is missing.
+    stem = Path(data_source(settings)[0]).stem or "data"
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-{settings['PRESET']}"
 
 
