@@ -11,13 +11,14 @@ volatility level is easy to tell apart, as it should be.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+from utils.threads import single_thread
 
 MAX_WINDOWS = 1000  # at most this many windows per side train and test a GRU score
 
@@ -74,22 +75,6 @@ class TrainSettings:
 DISCRIMINATIVE = TrainSettings(epochs=15, batch=64, lr=5e-3, chunk=8)
 # The forecaster must read one step at a time; its MAE varied by < 0.01 across seeds.
 PREDICTIVE = TrainSettings(epochs=6, batch=128, lr=1e-2, chunk=1)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the caller's setting.
-
-    These GRUs are tiny and step through time sequentially: a second thread
-    buys almost nothing, and on a loaded machine thread contention made them
-    several times slower.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fit(model: nn.Module, x: torch.Tensor, loss_fn, s: TrainSettings, g: torch.Generator) -> None:
@@ -202,7 +187,7 @@ def discriminative_score(
     y_tr = torch.cat([torch.ones(n_tr), torch.zeros(n_tr)])
     x_te = torch.cat([pick(real_te, n_te), pick(synth[s_te], n_te)])
     y_te = torch.cat([torch.ones(n_te), torch.zeros(n_te)])
-    with torch.random.fork_rng(devices=[]), _one_thread():
+    with torch.random.fork_rng(devices=[]), single_thread():
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         model = _GRU(s.hidden, 2 * s.chunk)
@@ -247,7 +232,7 @@ def predictive_score(
     if scale is None:
         scale = float(np.std(next(iter(tests.values()))))
     x = _features(_subsample(train, s.max_windows, rng), scale)
-    with torch.random.fork_rng(devices=[]), _one_thread():
+    with torch.random.fork_rng(devices=[]), single_thread():
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
         model = _GRU(s.hidden)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from utils.threads import single_thread
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -51,7 +53,5 @@ def tiny(tmp_path: Path):
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny models gain nothing from a second thread, and on shared cores its spinning costs seconds."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with single_thread():
+        yield

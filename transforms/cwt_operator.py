@@ -18,7 +18,6 @@ scalogram is mapped to the series whose scalogram is closest to it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import warnings
 
@@ -28,6 +27,7 @@ import torch
 
 from transforms.fft_operator import toeplitz_spectra
 from utils.errors import ScalodiffError
+from utils.threads import single_thread
 
 # PyWavelets' own default: the wavelet is sampled on 2**12 points before scaling.
 PYWT_PRECISION = 12
@@ -113,22 +113,6 @@ def cwt_matrix(wavelet: str, scales: np.ndarray, window_size: int) -> np.ndarray
         ``out[c, s] @ x`` is scale ``s`` of the CWT of a window ``x``.
     """
     return _cwt_matrix_cached(wavelet, tuple(float(s) for s in scales), int(window_size))
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run torch on one CPU thread inside the block, then restore the thread count.
-
-    For small problems (an ``L x L`` eigendecomposition, phase retrieval on a few
-    windows) threads only add synchronisation; on a busy shared machine OpenMP
-    spin-waiting made them 5 to 10 times slower than one thread.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _gram_eigh(operator: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -33,7 +33,6 @@ from transforms.cwt_operator import (
     magnitude_rows,
     make_scales,
     pywt_coefficients,
-    single_thread,
 )
 from transforms.phase_retrieval import griffin_lim, operator_pair
 from transforms.validation import (
@@ -51,6 +50,7 @@ from transforms.validation import (
     unet_size_problems,
 )
 from utils.errors import ScalodiffError
+from utils.threads import single_thread
 
 MODES = ("signed", "complex", "magnitude")
 SPACINGS = ("log", "linear")
