@@ -119,8 +119,14 @@ def class_table(s: Sampler, guidance: list[float]) -> list[dict[str, Any]]:
             real = spec.stats[k]
             rows.append({"guidance": g, "class": name, "real_median": real["median"],
                          "real_q25": real["q25"], "real_q75": real["q75"],
-                         "synth_median": float(np.median(m)), "inside_iqr": inside(m, real)})  # fmt: skip
+                         "synth_median": float(np.median(m)), **_shares(m, real)})  # fmt: skip
     return rows
+
+
+def _shares(m: np.ndarray, real: dict[str, float]) -> dict[str, float]:
+    """Shares of generated paths below, inside and above the real IQR (where the misses go)."""
+    return {"below_iqr": float(np.mean(m < real["q25"])), "inside_iqr": inside(m, real),
+            "above_iqr": float(np.mean(m > real["q75"]))}  # fmt: skip
 
 
 def target_table(s: Sampler, guidance: list[float], targets: list[float]) -> list[dict[str, Any]]:
@@ -139,17 +145,20 @@ def target_table(s: Sampler, guidance: list[float], targets: list[float]) -> lis
             )
             rows.append({"guidance": g, "class": f"{value:.4f} (q{u:g})", "real_median": near["median"],
                          "real_q25": near["q25"], "real_q75": near["q75"],
-                         "synth_median": float(np.median(m)), "inside_iqr": inside(m, near)})  # fmt: skip
+                         "synth_median": float(np.median(m)), **_shares(m, near)})  # fmt: skip
     return rows
 
 
 def print_class_table(spec: Conditioning, rows: list[dict[str, Any]]) -> None:
     print(f"\n{spec.kind}: {spec.measure_name} ({spec.unit})\n")
-    print("| guidance | class | real median | real IQR | generated median | inside real IQR |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| guidance | class | real median | real IQR | generated median | below IQR | inside real IQR | above IQR |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['guidance']:g} | {r['class']} | {r['real_median']:.4f} | {r['real_q25']:.4f}-"
-              f"{r['real_q75']:.4f} | {r['synth_median']:.4f} | {100 * r['inside_iqr']:.0f}% |")  # fmt: skip
+              f"{r['real_q75']:.4f} | {r['synth_median']:.4f} | {100 * r['below_iqr']:.0f}% | "
+              f"{100 * r['inside_iqr']:.0f}% | {100 * r['above_iqr']:.0f}% |")  # fmt: skip
     for g in sorted({r["guidance"] for r in rows}):
         part = [r for r in rows if r["guidance"] == g]
         ordered = all(np.diff([r["synth_median"] for r in part]) > 0)

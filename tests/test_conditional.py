@@ -180,6 +180,9 @@ def test_train_vol_regime_generate_each_class_resume_and_benchmark(
                        "--guidance", "1", "2"])["classes"]  # fmt: skip
     assert [r["class"] for r in rows] == ["low", "mid", "high"] * 2
     assert all(0.0 <= r["inside_iqr"] <= 1.0 for r in rows)
+    # Every path is below, inside or above the real IQR, exactly one of them.
+    for r in rows:
+        assert r["below_iqr"] + r["inside_iqr"] + r["above_iqr"] == pytest.approx(1.0)
     assert "fewest inside the real IQR" in capsys.readouterr().out
 
 
