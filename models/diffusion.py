@@ -8,7 +8,6 @@ the sampling loop below is ours and short instead.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -225,10 +224,8 @@ def sample(
     x, gens = initial_noise(shape, seeds, device, dtype)
     sampler.set_timesteps(steps, device=device)
     x = x * sampler.init_noise_sigma
-    # Stochastic samplers add fresh noise each step; a list of CPU generators keeps it
-    # per sample too. Deterministic ones accept the argument or not, and ignore it.
-    takes_generator = "generator" in inspect.signature(sampler.step).parameters
-    step_kwargs = {"generator": gens} if takes_generator else {}
+    # DDPM adds fresh noise each step; a list of CPU generators keeps it per sample too.
+    step_kwargs = {"generator": gens} if isinstance(sampler, DDPMScheduler) else {}
     alphas = sampler.alphas_cumprod.to(device=device, dtype=torch.float64)
     prediction = sampler.config.prediction_type
     if class_labels is not None:
