@@ -25,6 +25,7 @@ WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.
 SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their volatility level: "fitted" (drawn from the training windows' levels) or "model" (the generated row)
+LOCAL_VOL_WINDOW = 0  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off. Takes a row: with the cpu preset set SCALES=13
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse

@@ -170,8 +170,13 @@ def make_transform(
         image_width=settings["IMAGE_SIZE"],
     )
     fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
+    if settings["LOCAL_VOL_WINDOW"] and not settings["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            "setting LOCAL_VOL_WINDOW needs VOLATILITY_ROW = True: the local row is relative "
+            "to the window's RMS, which the volatility row carries"
+        )
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform).fit(fit_windows)
+        return VolatilityScalogram(transform, settings["LOCAL_VOL_WINDOW"]).fit(fit_windows)
     return transform.fit(fit_windows)
 
 

@@ -169,3 +169,19 @@ def test_fitted_volatility_levels_set_each_paths_rms(tmp_path: Path, tiny) -> No
     torch.testing.assert_close(rows.double(), want, rtol=0, atol=1e-5)  # paths are float32
     # Model: the levels come from the generated rows instead, so the paths differ.
     assert not np.allclose(paths["fitted"], paths["model"])
+
+
+def test_local_volatility_row_trains_and_generates(tmp_path: Path, tiny, capsys) -> None:
+    flags = tiny(MAX_STEPS=2, SCALES=5, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=True)
+    assert train.main([*flags, "--data", "sp500", "--run-name", "r"]) == 0
+    step_dir = ckpt.list_checkpoints(tmp_path / "r")[-1]
+    transform = transform_from_json(json.loads((step_dir / "transform.json").read_text()))
+    assert transform.local_window == 5 and transform.height == 8
+    out = tmp_path / "p.npy"
+    assert generate.main([*tiny(), "--out", str(out), "--no-plot"]) == 0
+    paths = np.load(out)
+    assert paths.shape == (6, 32) and np.isfinite(paths).all()
+    # The local row is relative to the window's RMS: without the volatility row it is refused.
+    assert train.main([*tiny(MAX_STEPS=1, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=False),
+                       "--data", "sp500", "--run-name", "q"]) == 2  # fmt: skip
+    assert "LOCAL_VOL_WINDOW needs VOLATILITY_ROW" in capsys.readouterr().err

@@ -39,6 +39,7 @@ def test_help_names_the_setting_each_flag_overrides() -> None:
         (["--window", "-5"], ["WINDOW_SIZE", "positive", "-5"]),
         (["--set", "SAMPLER=dmp"], ["SAMPLER", "'dmp'", "did you mean dpm"]),
         (["--set", "COMPILE=maybe"], ["COMPILE", "true or false"]),
+        (["--set", "LOCAL_VOL_WINDOW=20"], ["LOCAL_VOL_WINDOW", "odd", "20"]),
         (["--set", "TRAIN_FRAC=1.5"], ["TRAIN_FRAC", "1.5"]),
         (["--set", "LR"], ["NAME=VALUE"]),
     ],

@@ -11,6 +11,7 @@ from data.returns import log_returns
 from data.windows import windows_view
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
+from utils.errors import ScalodiffError
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,52 @@ def test_inverse_with_drawn_levels_sets_each_window_rms(windows: torch.Tensor) -
     torch.testing.assert_close(out.square().mean(dim=1).sqrt(), want, rtol=1e-9, atol=0)
     # Without levels, the row's own values set the RMS (and real images come back exactly).
     torch.testing.assert_close(tr.inverse(img), windows[:16], rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------------------- local volatility row
+
+
+def test_local_row_round_trip_is_exact_and_holds_the_moving_rms(windows: torch.Tensor) -> None:
+    tr = VolatilityScalogram(Scalogram(window_size=256, n_scales=13), local_window=21)
+    tr.fit(windows)
+    img = tr.forward(windows)
+    assert img.shape == (len(windows), 1, 16, 256) and tr.height == 16
+    err = (tr.inverse(img) - windows).norm(dim=1) / windows.norm(dim=1)
+    assert float(err.max()) < 1e-10
+    # The row before the level row is the standardized log of the centered moving RMS
+    # of the unit-RMS window, computed here the slow way at an inner and an edge point.
+    u = windows[0] / windows[0].square().mean().sqrt()
+    for t, (lo, hi) in {100: (90, 111), 3: (0, 14)}.items():
+        expected = 0.5 * np.log(float(u[lo:hi].square().mean()) + 1e-12)
+        got = float(img[0, 0, -2, t]) * tr.local_std + tr.local_mean
+        assert got == pytest.approx(expected, abs=1e-9)
+    # A window whose volatility doubles halfway has a local row that rises with it.
+    calm_then_wild = windows[5].clone()
+    calm_then_wild[128:] *= 2.0
+    curve = tr.forward(calm_then_wild[None])[0, 0, -2]
+    assert float(curve[160:].mean() - curve[:96].mean()) * tr.local_std == pytest.approx(
+        float(np.log(2.0)), abs=0.35
+    )
+
+
+def test_local_row_json_and_drawn_levels(windows: torch.Tensor) -> None:
+    tr = VolatilityScalogram(Scalogram(window_size=256, n_scales=13), local_window=21)
+    tr.fit(windows)
+    back = transform_from_json(tr.to_json())
+    assert back.local_window == 21 and back.height == 16
+    torch.testing.assert_close(back.forward(windows[:8]), tr.forward(windows[:8]))
+    # A noisy image still comes back at the drawn level exactly.
+    noisy = tr.forward(windows[:8]) + 0.3 * torch.randn(8, 1, 16, 256, dtype=torch.float64)
+    rows = tr.draw_rows(list(range(8)))
+    out = tr.inverse(noisy, rows=rows)
+    log_rms = 0.5 * torch.log(out.square().mean(dim=1))
+    torch.testing.assert_close(log_rms, rows * tr.log_rms_std + tr.log_rms_mean)
+    # Old checkpoints (no local fields) load with the row off.
+    old = {k: v for k, v in tr.to_json().items() if not k.startswith("local")}
+    assert transform_from_json(old).local_window == 0
+
+
+@pytest.mark.parametrize("bad", [-1, 1, 2, 20, 257, 3.0, True])
+def test_bad_local_window_is_a_clear_error(bad) -> None:
+    with pytest.raises(ScalodiffError, match="LOCAL_VOL_WINDOW"):
+        VolatilityScalogram(Scalogram(window_size=256, n_scales=13), local_window=bad)

@@ -20,6 +20,16 @@ level from the fitted distribution of the training windows' log RMS instead
 two-stage model where the level is drawn first and the diffusion model supplies
 the shape of the window. The levels are then independent of the shapes, and
 never outside the training range.
+
+Inside a window the same model makes too little clustering: real S&P 500
+windows have a per-window autocorrelation of ``|r|`` of about 0.12 at lags 2-5,
+generated ones 0.01. With ``local_window = w`` (setting LOCAL_VOL_WINDOW) the
+window is also divided by its own centered moving RMS over ``w`` returns
+(relative to the window's RMS), and the log of that curve becomes one more,
+time-varying row: a smooth curve, which the UNet generates far better than the
+amplitude modulation of the finest wavelet rows. Real images still invert
+exactly; a generated window is the base inverse times the generated curve,
+renormalized to the level row's RMS.
 """
 
 from __future__ import annotations
@@ -36,6 +46,23 @@ from utils.errors import ScalodiffError
 JSON_TYPE = "scalodiff.VolatilityScalogram"
 N_QUANTILES = 257  # points of the fitted log-RMS quantile function
 EPS = 1e-30  # an all-zero window keeps a finite log RMS; tiny, so real windows come back exactly
+LOCAL_FLOOR = (
+    1e-12  # added to the local mean square of a unit-RMS window (the same for every window)
+)
+
+
+def check_local_window(value: Any, window_size: int) -> int:
+    """0 (no local row) or an odd number of returns from 3 up to the window length."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or (value != 0 and not (3 <= value <= window_size and value % 2 == 1))
+    ):
+        raise ScalodiffError(
+            f"local_window (LOCAL_VOL_WINDOW) must be 0 (off) or an odd number of returns from 3 to "
+            f"the window length {window_size}, e.g. 21; got {value!r}"
+        )
+    return int(value)
 
 
 class VolatilityScalogram:
@@ -58,10 +85,13 @@ class VolatilityScalogram:
     True
     """
 
-    def __init__(self, base: Scalogram) -> None:
+    def __init__(self, base: Scalogram, local_window: int = 0) -> None:
         self.base = base
+        self.local_window = check_local_window(local_window, base.window_size)
         self.log_rms_mean = 0.0
         self.log_rms_std = 1.0
+        self.local_mean = 0.0  # standardization of the local log-RMS row (local_window > 0)
+        self.local_std = 1.0
         # Standardized log RMS of the training windows at N_QUANTILES evenly spaced
         # probabilities: the fitted distribution of volatility levels (draw_rows).
         self.row_quantiles: np.ndarray | None = None
@@ -72,7 +102,7 @@ class VolatilityScalogram:
 
     @property
     def height(self) -> int:
-        return self.base.height + 1
+        return self.base.height + (2 if self.local_window else 1)
 
     @property
     def width(self) -> int:
@@ -81,6 +111,25 @@ class VolatilityScalogram:
     @staticmethod
     def _log_rms(x: torch.Tensor) -> torch.Tensor:
         return 0.5 * torch.log(x.square().mean(dim=-1) + EPS)
+
+    def _local_log_rms(self, u: torch.Tensor) -> torch.Tensor:
+        """Log of the centered moving RMS of unit-RMS windows ``u`` [B, L] (shorter at the edges)."""
+        half, size = self.local_window // 2, u.shape[-1]
+        cums = torch.nn.functional.pad(torch.cumsum(u.square(), dim=-1), (1, 0))
+        t = torch.arange(size, device=u.device)
+        lo, hi = (t - half).clamp(min=0), (t + half + 1).clamp(max=size)
+        mean_sq = (cums[:, hi] - cums[:, lo]) / (hi - lo).to(u.dtype)
+        # The floor keeps a run of zero returns finite; real windows never come near it.
+        return 0.5 * torch.log(mean_sq.clamp_min(0) + LOCAL_FLOOR)
+
+    def _normalize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Windows divided by their RMS (and local RMS); the log RMS and local log RMS."""
+        log_rms = self._log_rms(x)
+        u = x / torch.exp(log_rms)[:, None]
+        if not self.local_window:
+            return u, log_rms, None
+        local = self._local_log_rms(u)
+        return u / torch.exp(local), log_rms, local
 
     def fit(self, x: torch.Tensor | np.ndarray, batch_size: int = 1024) -> VolatilityScalogram:
         """Fit the log-RMS row's standardization and the base transform on training windows [N, L].
@@ -98,18 +147,30 @@ class VolatilityScalogram:
         )
         rows = ((log_rms - self.log_rms_mean) / self.log_rms_std).numpy()
         self.row_quantiles = np.quantile(rows, np.linspace(0, 1, N_QUANTILES))
-        self.base.fit_batches(
-            b / torch.exp(self._log_rms(b))[:, None] for b in float64_batches(data, batch_size)
-        )
+        if self.local_window:
+            local = torch.cat(
+                [self._normalize(b)[2] for b in float64_batches(data, batch_size)]
+            ).flatten()
+            self.local_mean = float(local.mean())
+            self.local_std = float(local.std()) if float(local.std()) > 0 else 1.0
+        self.base.fit_batches(self._normalize(b)[0] for b in float64_batches(data, batch_size))
         return self
 
     def forward(self, x: torch.Tensor, standardize: bool = True) -> torch.Tensor:
-        """Windows [B, L] -> images [B, C, H, W]; the last row holds the window's log RMS."""
-        log_rms = self._log_rms(x)
-        img = self.base.forward(x / torch.exp(log_rms)[:, None], standardize=standardize)
+        """Windows [B, L] -> images [B, C, H, W]; the last row holds the window's log RMS.
+
+        With ``local_window`` the row before it holds the standardized local log RMS.
+        """
+        u, log_rms, local = self._normalize(x)
+        img = self.base.forward(u, standardize=standardize)
+        channels, width = img.shape[1], img.shape[3]
         row = (log_rms - self.log_rms_mean) / self.log_rms_std
-        row = row[:, None, None, None].expand(-1, img.shape[1], 1, img.shape[3]).to(img.dtype)
-        return torch.cat([img, row], dim=2)
+        rows = [img]
+        if local is not None:
+            curve = (local - self.local_mean) / self.local_std
+            rows.append(curve[:, None, None, :].expand(-1, channels, 1, -1).to(img.dtype))
+        rows.append(row[:, None, None, None].expand(-1, channels, 1, width).to(img.dtype))
+        return torch.cat(rows, dim=2)
 
     def draw_rows(self, seeds: list[int]) -> torch.Tensor:
         """Standardized log-RMS values drawn from the training windows' distribution.
@@ -136,7 +197,12 @@ class VolatilityScalogram:
             raise ScalodiffError(
                 f"expected images of shape [B, {self.channels}, {self.height}, {self.width}], got {tuple(s.shape)}"
             )
-        u = self.base.inverse(s[:, :, :-1].contiguous(), standardized=standardized)
+        extra = 2 if self.local_window else 1
+        u = self.base.inverse(s[:, :, :-extra].contiguous(), standardized=standardized)
+        if self.local_window:
+            # Averaged over channels: the rows of a complex image's two channels are equal.
+            local = s[:, :, -2].mean(dim=1).to(u.dtype) * self.local_std + self.local_mean
+            u = u * torch.exp(local)
         # A window divided by its RMS has RMS 1, so a generated one is put back on that
         # set: the least-squares inverse of an image that is not quite a scalogram
         # loses the part of its energy outside the operator's range.
@@ -154,15 +220,21 @@ class VolatilityScalogram:
             "log_rms_mean": self.log_rms_mean,
             "log_rms_std": self.log_rms_std,
             "row_quantiles": None if self.row_quantiles is None else self.row_quantiles.tolist(),
+            "local_window": self.local_window,
+            "local_mean": self.local_mean,
+            "local_std": self.local_std,
             "base": self.base.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> VolatilityScalogram:
         """Rebuild a transform saved by :meth:`to_json`."""
-        tr = cls(Scalogram.from_json(d["base"]))
+        # Checkpoints written before the local row existed have none.
+        tr = cls(Scalogram.from_json(d["base"]), int(d.get("local_window", 0)))
         tr.log_rms_mean = float(d["log_rms_mean"])
         tr.log_rms_std = float(d["log_rms_std"])
+        tr.local_mean = float(d.get("local_mean", 0.0))
+        tr.local_std = float(d.get("local_std", 1.0))
         if d.get("row_quantiles") is not None:
             tr.row_quantiles = np.asarray(d["row_quantiles"], dtype=np.float64)
         return tr

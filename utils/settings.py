@@ -37,6 +37,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "SCALES": (_INT, True),
     "VOLATILITY_ROW": (_BOOL, True),
     "VOL_LEVEL": (_STR, True),
+    "LOCAL_VOL_WINDOW": (_INT, False),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -169,6 +170,10 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(
             f"setting CONDITION_QUANTILES must be increasing levels strictly between 0 and 1, "
             f"e.g. (0.25, 0.75); got {value}"
+        )
+    if name == "LOCAL_VOL_WINDOW" and value != 0 and (value < 3 or value % 2 == 0):
+        raise ScalodiffError(
+            f"setting LOCAL_VOL_WINDOW must be 0 (off) or an odd number of returns >= 3, e.g. 21; got {value}"
         )
     if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
         raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
