@@ -46,9 +46,8 @@ from utils.errors import ScalodiffError
 JSON_TYPE = "scalodiff.VolatilityScalogram"
 N_QUANTILES = 257  # points of the fitted log-RMS quantile function
 EPS = 1e-30  # an all-zero window keeps a finite log RMS; tiny, so real windows come back exactly
-LOCAL_FLOOR = (
-    1e-12  # added to the local mean square of a unit-RMS window (the same for every window)
-)
+# Added to the local mean square of a unit-RMS window (the same for every window).
+LOCAL_FLOOR = 1e-12
 
 
 def check_local_window(value: Any, window_size: int) -> int:
@@ -197,7 +196,7 @@ class VolatilityScalogram:
             raise ScalodiffError(
                 f"expected images of shape [B, {self.channels}, {self.height}, {self.width}], got {tuple(s.shape)}"
             )
-        extra = 2 if self.local_window else 1
+        extra = self.height - self.base.height  # the level row, and the local row if on
         u = self.base.inverse(s[:, :, :-extra].contiguous(), standardized=standardized)
         if self.local_window:
             # Averaged over channels: the rows of a complex image's two channels are equal.
