@@ -34,6 +34,7 @@ renormalized to the level row's RMS.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -146,13 +147,22 @@ class VolatilityScalogram:
         )
         rows = ((log_rms - self.log_rms_mean) / self.log_rms_std).numpy()
         self.row_quantiles = np.quantile(rows, np.linspace(0, 1, N_QUANTILES))
-        if self.local_window:
-            local = torch.cat(
-                [self._normalize(b)[2] for b in float64_batches(data, batch_size)]
-            ).flatten()
+        locals_seen: list[torch.Tensor] = []
+
+        def normalized() -> Iterator[torch.Tensor]:
+            # One pass normalizes each batch once: the base fit gets the windows and the
+            # local rows are kept for their standardization (which the base fit does not use).
+            for b in float64_batches(data, batch_size):
+                u, _, local = self._normalize(b)
+                if local is not None:
+                    locals_seen.append(local.flatten())
+                yield u
+
+        self.base.fit_batches(normalized())
+        if locals_seen:
+            local = torch.cat(locals_seen)
             self.local_mean = float(local.mean())
             self.local_std = float(local.std()) if float(local.std()) > 0 else 1.0
-        self.base.fit_batches(self._normalize(b)[0] for b in float64_batches(data, batch_size))
         return self
 
     def forward(self, x: torch.Tensor, standardize: bool = True) -> torch.Tensor:
