@@ -16,7 +16,7 @@ WINDOW_SIZE = 256  # returns per training window = length of generated paths
 STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
 TRAIN_FRAC = 0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
 MAX_MISSING_FRAC = 0.01  # missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
-RETURN_POWER = 1.5  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off
+RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; None: the preset's (cpu 1.0: its local volatility row handles the tails; gpu and seed 1.5)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
 # ---------------------------------------------------------------- scalogram
@@ -25,7 +25,7 @@ WAVELET = None  # PyWavelets name: "morl" for signed/magnitude, e.g. "cmor1.5-1.
 SCALES = None  # number of wavelet scales (log-spaced); the image gets one more row for the window mean
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their volatility level: "fitted" (drawn from the training windows' levels) or "model" (the generated row)
-LOCAL_VOL_WINDOW = 0  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off. Takes a row: with the cpu preset set SCALES=13
+LOCAL_VOL_WINDOW = None  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off; None: the preset's (cpu 21, when WINDOW_SIZE >= 84; gpu and seed off). Takes an image row
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse

@@ -287,7 +287,9 @@ def train(argv: list[str] | None = None) -> int:
             f"data: {data['source']}: {len(data['train_returns'])} training returns, "
             f"{len(windows)} windows of {settings['WINDOW_SIZE']}\n"
             f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
-            f"{transform.channels} x {transform.height} x {transform.width}, {world} process(es) on {device}\n"
+            f"{transform.channels} x {transform.height} x {transform.width} "
+            f"({transform.describe()} rows; returns power {data['normalizer'].power:g}), "
+            f"{world} process(es) on {device}\n"
             f"run: {run_dir} (stops at {total_steps} steps"
             + (f" or {settings['MAX_MINUTES']:g} minutes" if settings["MAX_MINUTES"] else "")
             + ")"

@@ -10,14 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 16 x 256 signed scalograms (14 scales, the mean row, the volatility row). Few channels at full
+    # 16 x 256 signed scalograms (13 scales, the mean row, the local volatility row, the
+    # volatility row) of unscaled-tail returns (RETURN_POWER 1: the two volatility rows carry
+    # the heteroscedasticity, see benchmarks/README.md "Session 4"). Few channels at full
     # resolution, where convolutions cost the most, and more below; attention at
     # the lowest level (2 x 32 positions) sees the whole window at once.
     "cpu": {
         "TRANSFORM_MODE": "signed",
         "WAVELET": "morl",
-        "SCALES": 14,
+        "SCALES": 13,
+        "RETURN_POWER": 1.0,
         "VOLATILITY_ROW": True,
+        "LOCAL_VOL_WINDOW": 21,
         "VOL_LEVEL": "fitted",
         "BLOCK_OUT_CHANNELS": (16, 32, 64, 128),
         "LAYERS_PER_BLOCK": 1,
@@ -36,7 +40,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "TRANSFORM_MODE": "signed",
         "WAVELET": "morl",
         "SCALES": 62,
+        "RETURN_POWER": 1.5,
         "VOLATILITY_ROW": True,
+        "LOCAL_VOL_WINDOW": 0,
         "VOL_LEVEL": "fitted",
         "BLOCK_OUT_CHANNELS": (64, 128, 192, 256),
         "LAYERS_PER_BLOCK": 2,
@@ -57,7 +63,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "TRANSFORM_MODE": "magnitude",
         "WAVELET": "morl",
         "SCALES": 128,
+        "RETURN_POWER": 1.5,
         "VOLATILITY_ROW": False,
+        "LOCAL_VOL_WINDOW": 0,
         "VOL_LEVEL": "model",
         "IMAGE_SIZE": 128,
         "BLOCK_OUT_CHANNELS": (64, 128, 256, 256),

@@ -30,7 +30,7 @@ from models.diffusion import denoise, make_sampler, sample
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
 from utils.paths_io import read_paths
-from utils.settings import SettingsParser, config_defaults
+from utils.settings import SettingsParser, apply_preset, config_defaults
 
 
 def three_regimes(seed: int = 0, n: int = 600) -> np.ndarray:
@@ -235,8 +235,8 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     a = write_prices(folder / "calm.csv", 0, 0.005)
     b = write_prices(folder / "wild.csv", 1, 0.03, n=200)
     (folder / "notes.md").write_text("not prices")
-    settings = {**config_defaults(), "CSV_PATH": str(folder), "CONDITION": "asset",
-                "WINDOW_SIZE": 16, "STRIDE": 3}  # fmt: skip
+    settings = apply_preset({**config_defaults(), "CSV_PATH": str(folder), "CONDITION": "asset",
+                             "WINDOW_SIZE": 16, "STRIDE": 3}, cuda_available=False)  # fmt: skip
     data = prepare_conditional(settings, None, None)
     spec, windows = data["conditioning"], data["windows"]
     assert spec.classes == ["calm", "wild"] and isinstance(windows, StackedWindows)

@@ -32,5 +32,23 @@ def test_every_setting_is_documented_in_config_and_readme() -> None:
         assert f"`{name}`" in README, f"{name} missing from the README settings table"
 
 
+def config_table_rows() -> list[str]:
+    """The README settings table's rows as config.py says them: name, default, comment."""
+    rows = []
+    for line in (ROOT / "config.py").read_text().splitlines():
+        m = re.match(r"([A-Z_]+) = (.*?)  # (.*)$", line)
+        if m:
+            name, value, comment = m.groups()
+            rows.append(f"| `{name}` | `{value}` | {comment.replace('|', chr(92) + '|')} |")
+    return rows
+
+
+def test_readme_settings_table_matches_config() -> None:
+    rows = config_table_rows()
+    assert len(rows) == len(SETTING_TYPES)
+    stale = [r.split(" | ")[0] for r in rows if r not in README]
+    assert not stale, f"README settings table differs from config.py for {stale}"
+
+
 def test_requirements_pin_torch() -> None:
     assert "torch==2.13.0" in (ROOT / "requirements.txt").read_text()

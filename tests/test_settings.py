@@ -71,6 +71,25 @@ def test_preset_fills_only_what_is_unset() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "local"),
+    [
+        ([], 21),  # the cpu preset's local volatility row on 256-return windows
+        (["--window", "64"], 0),  # too short for a 21-return moving RMS to vary inside it
+        (["--set", "VOLATILITY_ROW=False"], 0),  # the local row is relative to the level row
+        (["--window", "64", "--set", "LOCAL_VOL_WINDOW=21"], 21),  # what the user sets stays
+        (["--set", "LOCAL_VOL_WINDOW=0"], 0),
+    ],
+)
+def test_cpu_preset_local_row_only_where_it_fits(argv: list[str], local: int) -> None:
+    _, s = parser().parse(["--set", "PRESET=cpu", *argv])
+    cpu = apply_preset(s, cuda_available=False)
+    assert cpu["LOCAL_VOL_WINDOW"] == local
+    if not argv:  # 13 scales + mean + local + level rows: the 16-row image of the cpu UNet
+        assert (cpu["SCALES"], cpu["RETURN_POWER"]) == (13, 1.0)
+        assert apply_preset({**s, "PRESET": "seed"}, False)["LOCAL_VOL_WINDOW"] == 0
+
+
 def test_missing_default_file_falls_back_to_sp500_but_a_user_path_does_not(
     tmp_path, monkeypatch
 ) -> None:

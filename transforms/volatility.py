@@ -108,6 +108,11 @@ class VolatilityScalogram:
     def width(self) -> int:
         return self.base.width
 
+    def describe(self) -> str:
+        """The image's rows in words, the volatility rows included."""
+        local = f" + local log RMS ({self.local_window} returns)" if self.local_window else ""
+        return f"{self.base.describe()}{local} + log RMS"
+
     @staticmethod
     def _log_rms(x: torch.Tensor) -> torch.Tensor:
         return 0.5 * torch.log(x.square().mean(dim=-1) + EPS)

@@ -463,6 +463,12 @@ class Scalogram:
         if problem:
             raise ScalodiffError(problem)
 
+    def describe(self) -> str:
+        """The image's rows in words, e.g. ``13 signed morl scales + mean``."""
+        return f"{self.n_scales} {self.mode} {self.wavelet} scales" + (
+            " + mean" if self.include_mean else ""
+        )
+
     def __repr__(self) -> str:
         return (
             f"Scalogram(window_size={self.window_size}, n_scales={self.n_scales}, "

@@ -30,14 +30,14 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "STRIDE": (_INT, False),
     "TRAIN_FRAC": (_FLOAT, False),
     "MAX_MISSING_FRAC": (_FLOAT, False),
-    "RETURN_POWER": (_FLOAT, False),
+    "RETURN_POWER": (_FLOAT, True),
     "RETURN_CLIP": (_FLOAT, True),
     "TRANSFORM_MODE": (_STR, True),
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
     "VOLATILITY_ROW": (_BOOL, True),
     "VOL_LEVEL": (_STR, True),
-    "LOCAL_VOL_WINDOW": (_INT, False),
+    "LOCAL_VOL_WINDOW": (_INT, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -252,6 +252,13 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
     for name, value in PRESETS[resolved["PRESET"]].items():
         if resolved.get(name) is None:
             resolved[name] = value
+    if settings.get("LOCAL_VOL_WINDOW") is None and (
+        not resolved["VOLATILITY_ROW"]
+        or resolved["LOCAL_VOL_WINDOW"] > resolved["WINDOW_SIZE"] // 4
+    ):
+        # The preset's local row needs the volatility row, and a window long enough for
+        # the moving RMS to vary inside it; otherwise the preset goes without it.
+        resolved["LOCAL_VOL_WINDOW"] = 0
     return resolved
 
 
