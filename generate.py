@@ -3,7 +3,7 @@
     python generate.py                               # newest checkpoint, 256 paths, DPM-Solver++ 20 steps
     python generate.py --n 1000 --seed 7 --out paths.parquet --plot paths.png
     python generate.py --sampler ddpm                # all 1000 DDPM steps (slow)
-    python generate.py --condition high --guidance 2.0   # a conditional checkpoint (see README)
+    python generate.py --condition high --guidance 3     # a conditional checkpoint (see README)
 
 Scalograms are sampled from seeded noise (one generator per path: path i is the
 same whatever --batch-size), projected back to returns by the transform's exact
@@ -100,7 +100,7 @@ def build_parser() -> SettingsParser:
         "VOL_LEVEL",
         "fitted: each path's volatility level is drawn from the training windows' levels; "
         "model: taken from the generated image (default: the checkpoint's preset; "
-        "conditional models always use model)",
+        "a conditional model asked for a label always uses model)",
     )
     p.add_argument(
         "--out",
@@ -164,6 +164,14 @@ def sample_returns(
     return np.concatenate(returns), torch.cat(images)
 
 
+def level_source(vol_level: str | None, request: Request | None) -> str:
+    """Where paths get their volatility level: the generated row when a label asks for
+    something (the label decides the level), else VOL_LEVEL, as for an unconditional model."""
+    if request is not None and request.label is not None:
+        return "model"
+    return vol_level or "model"
+
+
 def generate(argv: list[str] | None = None) -> int:
     """Parse settings, sample, write files, print the comparison; return the exit status."""
     parser = build_parser()
@@ -217,7 +225,7 @@ def generate(argv: list[str] | None = None) -> int:
         print(f"{asking}; the training windows' {spec.measure_name} ({spec.unit}):")
         print("\n".join(spec.describe()))
     labels, null_labels = label_tensors(spec, request, settings["N_SAMPLES"])
-    vol_level = "model" if spec is not None else settings["VOL_LEVEL"] or run.get("VOL_LEVEL")
+    vol_level = level_source(settings["VOL_LEVEL"] or run.get("VOL_LEVEL"), request)
     if vol_level == "fitted" and run.get("VOLATILITY_ROW"):
         print("volatility levels: drawn from the training windows' (VOL_LEVEL = fitted)")
     t0 = time.perf_counter()
@@ -233,7 +241,7 @@ def generate(argv: list[str] | None = None) -> int:
         null_labels,
         guidance,
         normalizer_json,
-        vol_level or "model",
+        vol_level,
     )
     seconds = time.perf_counter() - t0
     write_paths(out, returns, start_price=start_price, overwrite=args.overwrite)

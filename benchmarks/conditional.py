@@ -17,8 +17,9 @@ with the same seeds for every class, so the classes differ only by their label.
 2. **Per asset** (asset): each series' std of training log returns against the
    std of the paths generated for it; issue 7 asks for a ratio within 0.8-1.2.
 3. **Unconditional** (``--unconditional DIR``): the conditional model with the null
-   label (guidance 0) against an unconditional model of the same data, both
-   against the conditional checkpoint's real training windows, with
+   label (guidance 0) against an unconditional model of the same data (volatility
+   levels as generate.py gives unconditional paths: each checkpoint's VOL_LEVEL),
+   both against the conditional checkpoint's real training windows, with
    evaluation.metrics.quick_summary. Error = |synth - real| (std: |ratio - 1|);
    issue 7 asks that the conditional model's errors be at most 10% above the
    unconditional model's.
@@ -103,9 +104,11 @@ class Sampler:
         a = self.args
         labels, null = label_tensors(self.spec, request, a.n)
         normalizer = request.asset["normalizer"] if request and request.asset else None
+        # Levels as generate.py takes them: the generated row for a label, VOL_LEVEL without one.
+        level = generate.level_source(self.loaded["settings"].get("VOL_LEVEL"), request)
         returns, _ = generate.sample_returns(
             self.loaded, a.n, self.name, self.steps, a.seed, a.batch_size, torch.device(a.device),
-            labels, null, guidance, normalizer,
+            labels, null, guidance, normalizer, level,
         )  # fmt: skip
         return returns
 

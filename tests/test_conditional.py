@@ -25,7 +25,7 @@ from data.labels import (
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import windows_view
-from models.conditioning import label_tensors, resolve_request
+from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import denoise, make_sampler, sample
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
@@ -290,3 +290,10 @@ def test_train_sp500_and_nasdaq_generate_per_asset(tmp_path: Path, tiny, capsys)
     assert generate.main([*tiny(), "--no-plot"]) == 2
     assert "--asset (sp500, nasdaq)" in capsys.readouterr().err
     assert generate.main([*tiny(), "--asset", "wti", "--no-plot"]) == 2
+
+
+def test_labels_decide_the_level_and_the_null_label_follows_vol_level() -> None:
+    assert generate.level_source("fitted", Request(2, "high")) == "model"
+    assert generate.level_source("fitted", Request(None, "uncond")) == "fitted"
+    assert generate.level_source("fitted", None) == "fitted"
+    assert generate.level_source(None, Request(None, "uncond")) == "model"
