@@ -179,3 +179,43 @@ class WindowDataset(Dataset):
         if not 0 <= i < count:
             raise IndexError(f"window {index} out of range for {count} windows")
         return torch.from_numpy(self.windows[i].copy())
+
+
+class StackedWindows:
+    """The windows of several series as one collection, indexed like one window view.
+
+    Parameters
+    ----------
+    views : list of numpy.ndarray
+        One ``(n_k, L)`` window view per series (:func:`windows_view`).
+
+    Examples
+    --------
+    >>> w = StackedWindows([windows_view(np.arange(4.0), 2), windows_view(np.arange(10.0, 13.0), 2)])
+    >>> len(w), w[np.array([2, 3])].tolist(), w.series_of(np.array([0, 3])).tolist()
+    (5, [[2.0, 3.0], [10.0, 11.0]], [0, 1])
+    """
+
+    def __init__(self, views: list[np.ndarray]) -> None:
+        self.views = views
+        self.offsets = np.cumsum([0] + [len(v) for v in views])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def series_of(self, index: np.ndarray) -> np.ndarray:
+        """Which series each global window index belongs to."""
+        return np.searchsorted(self.offsets, np.asarray(index), side="right") - 1
+
+    def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
+        """Windows at ``index`` (a slice or an integer array), copied into one array."""
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), self.views[0].shape[1]), dtype=self.views[0].dtype)
+        which = self.series_of(index)
+        for k, view in enumerate(self.views):
+            mask = which == k
+            if mask.any():
+                out[mask] = view[index[mask] - self.offsets[k]]
+        return out

@@ -14,7 +14,6 @@ from diffusers import UNet2DModel
 import generate
 import train
 from benchmarks import conditional as bench
-from data.conditional import StackedWindows, prepare_conditional, split_sources
 from data.labels import (
     Conditioning,
     check_quantiles,
@@ -24,7 +23,8 @@ from data.labels import (
 )
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import windows_view
+from data.training_data import prepare_training_data, split_sources
+from data.windows import StackedWindows, windows_view
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import denoise, make_sampler, sample
 from utils import checkpoint as ckpt
@@ -237,8 +237,8 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     (folder / "notes.md").write_text("not prices")
     settings = apply_preset({**config_defaults(), "CSV_PATH": str(folder), "CONDITION": "asset",
                              "WINDOW_SIZE": 16, "STRIDE": 3}, cuda_available=False)  # fmt: skip
-    data = prepare_conditional(settings, None, None)
-    spec, windows = data["conditioning"], data["windows"]
+    data = prepare_training_data(settings, settings["CSV_PATH"])
+    spec, windows = data.conditioning, data.windows
     assert spec.classes == ["calm", "wild"] and isinstance(windows, StackedWindows)
     scales = [a_["normalizer"]["scale"] for a_ in spec.assets]
     assert scales[1] > 4 * scales[0]  # each series its own normalizer
@@ -249,11 +249,11 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     ]
     everything = windows[np.arange(len(windows))]
     series = windows.series_of(np.arange(len(windows)))
-    np.testing.assert_array_equal(series, data["labels"])
+    np.testing.assert_array_equal(series, data.labels)
     for i, (w, k) in enumerate(zip(everything, series, strict=True)):
         start = (i - windows.offsets[k]) * 3
         np.testing.assert_array_equal(w, z[k][start : start + 16])  # one piece of one series
-    real = data["train_returns"]
+    real = data.train_returns
     for k, prices in enumerate((a, b)):
         part = real[spec.assets[k]["real_start"] : spec.assets[k]["real_stop"]]
         np.testing.assert_allclose(part, trains[k])
@@ -262,12 +262,12 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     two = tmp_path / "two.csv"
     pd.DataFrame({"x": a, "y": a[::-1].copy()}).to_csv(two, index=False)
     assert split_sources(str(two), "x,y") == [(str(two), "x"), (str(two), "y")]
-    by_column = prepare_conditional({**settings, "CSV_PATH": str(two), "COLUMN": "x,y"}, None, None)
-    assert by_column["conditioning"].classes == ["x", "y"]
+    by_column = prepare_training_data({**settings, "COLUMN": "x,y"}, str(two))
+    assert by_column.conditioning.classes == ["x", "y"]
     with pytest.raises(ScalodiffError, match="CONDITION='asset'"):
-        prepare_conditional({**settings, "CONDITION": None}, None, None)
+        prepare_training_data({**settings, "CONDITION": None}, str(folder))
     with pytest.raises(ScalodiffError, match="needs several series"):
-        prepare_conditional({**settings, "CSV_PATH": str(two), "COLUMN": "x"}, None, None)
+        prepare_training_data({**settings, "COLUMN": "x"}, str(two))
 
 
 def test_train_sp500_and_nasdaq_generate_per_asset(tmp_path: Path, tiny, capsys) -> None:

@@ -113,7 +113,7 @@ def test_user_errors(returns, fitted):
         Diffusion1DBaseline.fit(returns[:20], tiny_settings(), **TINY_NET)
     with pytest.raises(ScalodiffError, match="NaN"):
         Diffusion1DBaseline.fit(np.r_[returns[:100], np.nan], tiny_settings(), **TINY_NET)
-    with pytest.raises(ScalodiffError, match="fewer than one batch"):
+    with pytest.raises(ScalodiffError, match="fewer than one step's"):
         Diffusion1DBaseline.fit(returns[:60], tiny_settings(BATCH_SIZE=64), **TINY_NET)
 
 

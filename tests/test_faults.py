@@ -34,6 +34,7 @@ import train
 from tests.conftest import tiny_settings
 from tests.test_bad_input import EXIT_USER_ERROR, error_line
 from utils import checkpoint as ckpt
+from utils import runs
 from utils.errors import ScalodiffError
 from utils.paths_io import write_paths
 from utils.runs import new_run_dir
@@ -331,7 +332,7 @@ def test_full_disk_outside_a_checkpoint_is_one_line_too(
     def full(*args, **kwargs):
         raise _no_space(tmp_path / "r")
 
-    monkeypatch.setattr(train, "new_run_dir", full)
+    monkeypatch.setattr(runs, "new_run_dir", full)
     assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == EXIT_USER_ERROR
     line = error_line(capsys.readouterr().err)
     assert (

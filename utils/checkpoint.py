@@ -269,6 +269,17 @@ def load_for_sampling(step_dir: Path) -> dict[str, Any]:
     }
 
 
+def load_resume_state(step_dir: Path) -> dict[str, Any]:
+    """What a resumed run restores: ``train_state`` (:func:`load_train_state`) and the fitted
+    ``normalizer``, ``transform`` and, for conditional runs, ``conditioning`` records."""
+    state = {"train_state": load_train_state(step_dir)}
+    for name in ("normalizer", "transform"):
+        state[name] = read_json(step_dir, f"{name}.json")
+    if (step_dir / "conditioning.json").is_file():
+        state["conditioning"] = read_json(step_dir, "conditioning.json")
+    return state
+
+
 def load_train_state(step_dir: Path) -> dict[str, Any]:
     """The resumable state written by :func:`save_checkpoint` (no pickle)."""
     validate(step_dir)
