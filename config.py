@@ -3,7 +3,7 @@
 Edit the values here, or override any of them for one run with a flag
 (`python train.py --help` lists the flags, each naming the setting it overrides)
 or with `--set NAME=VALUE`. A value of None means "take it from the preset":
-presets (models/presets.py) size the model and the transform for the hardware.
+presets (utils/presets.py) size the model and the transform for the hardware.
 """
 
 # One line per setting, its comment beside it (the README's table is made from these).

@@ -27,13 +27,13 @@ from data.labels import Conditioning, inside, matching_windows, path_measure, su
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.metrics import format_summary, quick_summary
+from evaluation.paths_figure import plot_generation
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError, run_script
 from utils.paths_io import write_paths
-from utils.plotting import plot_generation
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser
 

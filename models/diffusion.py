@@ -22,8 +22,8 @@ from diffusers import (
 
 from data.labels import Conditioning
 from models.conditioning import unet_kwargs
-from models.presets import DEFAULT_STEPS
 from utils.errors import ScalodiffError
+from utils.presets import DEFAULT_STEPS
 
 SAMPLERS = {
     "ddpm": DDPMScheduler,

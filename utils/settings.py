@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import config
-from models.presets import PRESETS, resolve_preset
 from utils.errors import ScalodiffError
+from utils.presets import PRESETS, resolve_preset
 
 # The type each setting takes; "opt" marks settings that may be None.
 _INT, _FLOAT, _STR, _BOOL, _TUPLE = int, float, str, bool, tuple
