@@ -307,7 +307,7 @@ class Networks:
             run_dir, self.counters["step"], self.ema_unet, self.scheduler, transform.to_json(),
             data.normalizer.to_json(), settings, data.real_returns,
             {"model": self.raw.state_dict(), "ema": self.ema.shadow,
-             "optimizer": self.optimizer.state_dict(), "lr_scheduler": {}, "counters": self.counters},
+             "optimizer": self.optimizer.state_dict(), "counters": self.counters},
             keep=settings["KEEP_CHECKPOINTS"],
             extra_json={"conditioning": data.conditioning.to_json()} if data.conditioning else None,
         )  # fmt: skip

@@ -9,9 +9,7 @@ would be 10 GB if materialized). Everything here is a view over the single
 from __future__ import annotations
 
 import numpy as np
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from torch.utils.data import Dataset
 
 from utils.errors import ScalodiffError
 
@@ -126,59 +124,6 @@ def windows_view(series: np.ndarray, window_size: int, stride: int = 1) -> np.nd
             "use a longer series or a smaller WINDOW_SIZE."
         )
     return sliding_window_view(series, window_size)[::stride]
-
-
-class WindowDataset(Dataset):
-    """Windows of normalized returns for a DataLoader.
-
-    Parameters
-    ----------
-    series : numpy.ndarray
-        One 1-D series of normalized returns. Used as is (no copy) when it is
-        contiguous float32; otherwise converted once.
-    window_size : int
-        Length of each window (WINDOW_SIZE).
-    stride : int, default 1
-        Step between window starts (STRIDE).
-
-    Notes
-    -----
-    ``dataset[i]`` is a fresh float32 tensor of ``window_size`` values: it
-    owns only its slice, so pickling it (DataLoader workers) or writing to it
-    never touches the series.
-
-    Examples
-    --------
-    >>> ds = WindowDataset(np.arange(10, dtype=np.float32), window_size=4, stride=3)
-    >>> len(ds), ds[1].tolist()
-    (3, [3.0, 4.0, 5.0, 6.0])
-    """
-
-    def __init__(self, series: np.ndarray, window_size: int, stride: int = 1) -> None:
-        self.series = np.ascontiguousarray(series, dtype=np.float32)
-        self.window_size = int(window_size)
-        self.stride = int(stride)
-        self.windows = windows_view(self.series, window_size, stride)
-        # Summing is a cheap test for NaN/Inf that allocates no mask of the series.
-        if not np.isfinite(self.series.sum(dtype=np.float64)):
-            bad = np.flatnonzero(~np.isfinite(self.series))
-            if bad.size:
-                raise ScalodiffError(
-                    f"normalized returns contain {float(self.series[bad[0]])!r} at index {int(bad[0])}; "
-                    "windows must be finite (check the price data and the normalizer)."
-                )
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        count = len(self.windows)
-        i = int(index)
-        if i < 0:
-            i += count
-        if not 0 <= i < count:
-            raise IndexError(f"window {index} out of range for {count} windows")
-        return torch.from_numpy(self.windows[i].copy())
 
 
 class StackedWindows:

@@ -251,7 +251,6 @@ def _save_tiny_checkpoint(run: Path, step: int, keep: int) -> Path:
         "model": unet.state_dict(),
         "ema": [p.detach().clone() for p in unet.parameters()],
         "optimizer": {},
-        "lr_scheduler": {},
         "counters": {"step": step},
     }
     noise = DDPMScheduler(num_train_timesteps=10)

@@ -106,8 +106,8 @@ def save_checkpoint(
     """Write one checkpoint atomically and prune older ones; return its folder.
 
     ``train_state`` holds ``model`` (a state dict of the raw weights), ``ema``
-    (a list of tensors), ``optimizer`` and ``lr_scheduler`` (state dicts) and
-    ``counters`` (JSON-serialisable). ``extra_json`` maps names to more JSON
+    (a list of tensors), ``optimizer`` (a state dict) and ``counters``
+    (JSON-serialisable). ``extra_json`` maps names to more JSON
     files written inside the same atomic folder (``{"conditioning": {...}}``).
     """
     final = run_dir / step_dir_name(step)
@@ -135,10 +135,7 @@ def save_checkpoint(
             {f"{i}": t.contiguous() for i, t in enumerate(train_state["ema"])},
             state_dir / "ema.safetensors",
         )
-        torch.save(
-            {"optimizer": train_state["optimizer"], "lr_scheduler": train_state["lr_scheduler"]},
-            state_dir / "optimizer.pt",
-        )
+        torch.save({"optimizer": train_state["optimizer"]}, state_dir / "optimizer.pt")
         _write_json(state_dir / "counters.json", train_state["counters"])
         _write_json(tmp / MARKER, {"format_version": FORMAT_VERSION, "step": step})
         # On disk before the rename publishes it: after a power cut the marker must not
@@ -295,13 +292,14 @@ def load_train_state(step_dir: Path) -> dict[str, Any]:
         opt = torch.load(state_dir / "optimizer.pt", weights_only=True, map_location="cpu")
         model = load_file(state_dir / "model.safetensors")
         ema_list = [ema[str(i)] for i in range(len(ema))]
-        optimizer, lr_scheduler = opt["optimizer"], opt["lr_scheduler"]
+        # Checkpoints written before the learning rate was computed from the step alone also
+        # hold an empty "lr_scheduler" entry; it is ignored.
+        optimizer = opt["optimizer"]
     except _DAMAGED as exc:
         raise _damaged(step_dir, "the training state", exc) from exc
     return {
         "model": model,
         "ema": ema_list,
         "optimizer": optimizer,
-        "lr_scheduler": lr_scheduler,
         "counters": read_json(step_dir, "train_state/counters.json"),
     }
