@@ -107,8 +107,9 @@ class Sampler:
         # Levels as generate.py takes them: the generated row for a label, VOL_LEVEL without one.
         level = generate.level_source(self.loaded["settings"].get("VOL_LEVEL"), request)
         returns, _ = generate.sample_returns(
-            self.loaded, a.n, self.name, self.steps, a.seed, a.batch_size, torch.device(a.device),
-            labels, null, guidance, normalizer, level,
+            self.loaded, a.n, sampler_name=self.name, steps=self.steps, seed=a.seed,
+            batch=a.batch_size, device=torch.device(a.device), labels=labels, null_labels=null,
+            guidance=guidance, normalizer_json=normalizer, vol_level=level,
         )  # fmt: skip
         return returns
 

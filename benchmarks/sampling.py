@@ -222,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         n = args.ddpm_n if name == "ddpm" else args.n
         t0 = time.perf_counter()
         returns, _ = generate.sample_returns(
-            loaded, n, name, steps, args.seed, args.batch_size, device, vol_level=vol_level
-        )
+            loaded, n, sampler_name=name, steps=steps, seed=args.seed, batch=args.batch_size,
+            device=device, vol_level=vol_level,
+        )  # fmt: skip
         seconds = time.perf_counter() - t0
         if real_windows is None:  # as generate.py compares: real windows of the paths' length
             length = returns.shape[1]
