@@ -53,19 +53,20 @@ def build_parser() -> SettingsParser:
     p.add_argument(
         "--checkpoint",
         metavar="DIR",
-        help="checkpoint or run folder (default: the newest under SAVE_DIR)",
+        help="a checkpoint (step-*) folder, a run folder (its newest checkpoint) or a folder "
+        "holding one run (default: the newest checkpoint under SAVE_DIR)",
     )
     p.add_setting("--save-dir", "SAVE_DIR", "where to look for the newest checkpoint")
     p.add_setting("--n", "N_SAMPLES", "number of paths", type=int)
     p.add_setting(
         "--sampler",
         "SAMPLER",
-        "dpm (DPM-Solver++), unipc, ddim or ddpm (default: the checkpoint's)",
+        "dpm (DPM-Solver++), unipc, ddim or ddpm (None: the checkpoint's)",
     )
     p.add_setting(
         "--steps",
         "SAMPLING_STEPS",
-        "solver steps (default: dpm 20, unipc 20, ddim 50, ddpm all)",
+        "solver steps (None: dpm 20, unipc 20, ddim 50, ddpm all)",
         type=int,
     )
     p.add_setting("--seed", "SEED", "seed; path i uses a seed derived from (seed, i)", type=int)
@@ -78,7 +79,7 @@ def build_parser() -> SettingsParser:
     p.add_setting(
         "--start-price",
         "START_PRICE",
-        "first price of every path (default: last training price)",
+        "first price of every path (None: the last training price)",
         type=float,
     )
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
@@ -108,7 +109,7 @@ def build_parser() -> SettingsParser:
         "--vol-level",
         "VOL_LEVEL",
         "fitted: each path's volatility level is drawn from the training windows' levels; "
-        "model: taken from the generated image (default: the checkpoint's preset; "
+        "model: taken from the generated image (None: the checkpoint's VOL_LEVEL; "
         "a conditional model asked for a label always uses model)",
     )
     p.add_argument(
@@ -119,6 +120,7 @@ def build_parser() -> SettingsParser:
     p.add_argument("--plot", metavar="FILE.png", help="figure file (default: next to --out, .png)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -133,7 +135,11 @@ def generate(argv: list[str] | None = None) -> int:
     args, settings = parser.parse(argv)
     gen = load(args.checkpoint, save_dir=settings["SAVE_DIR"], device=settings["DEVICE"])
     options = SampleOptions.from_settings(
-        settings, condition=args.condition, realized_vol=args.realized_vol, asset=args.asset
+        settings,
+        condition=args.condition,
+        realized_vol=args.realized_vol,
+        asset=args.asset,
+        progress=not args.no_progress,
     )
     plan = gen.plan(options)
     out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{plan.name}.csv"
@@ -166,8 +172,15 @@ def generate(argv: list[str] | None = None) -> int:
     if plot is not None:
         real_images = gen.scalograms(real_windows[:4], plan.normalizer_json)
         title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}{plan.asked}"
-        plot_generation(plot, real_windows, paths.returns, real_images, paths.images,
-                        start_price=plan.start_price, title=title)  # fmt: skip
+        plot_generation(
+            plot,
+            real_windows,
+            paths.returns,
+            real_images,
+            paths.images,
+            start_price=plan.start_price,
+            title=title,
+        )
         print(f"wrote {plot}")
     return 0
 
@@ -198,11 +211,16 @@ class SampleOptions:
     def from_settings(cls, settings: dict[str, Any], **asked: Any) -> SampleOptions:
         """Options from config.py-style settings (N_SAMPLES, SEED, ...) and what was asked."""
         return cls(
-            n=settings["N_SAMPLES"], seed=settings["SEED"], sampler=settings["SAMPLER"],
-            steps=settings["SAMPLING_STEPS"], batch_size=settings["SAMPLE_BATCH"],
-            guidance=settings["GUIDANCE"], vol_level=settings["VOL_LEVEL"],
-            start_price=settings["START_PRICE"], **asked,
-        )  # fmt: skip
+            n=settings["N_SAMPLES"],
+            seed=settings["SEED"],
+            sampler=settings["SAMPLER"],
+            steps=settings["SAMPLING_STEPS"],
+            batch_size=settings["SAMPLE_BATCH"],
+            guidance=settings["GUIDANCE"],
+            vol_level=settings["VOL_LEVEL"],
+            start_price=settings["START_PRICE"],
+            **asked,
+        )
 
 
 @dataclass
@@ -315,21 +333,37 @@ class Generator:
         if not run.get("VOLATILITY_ROW"):
             vol_level = "model"  # no level row: the paths' levels come from the image alone
         return Plan(
-            options, sampler, steps, request, self.spec, vol_level, normalizer_json,
-            options.start_price or float(last_price or 100.0), real,
+            options,
+            sampler,
+            steps,
+            request,
+            self.spec,
+            vol_level,
+            normalizer_json,
+            options.start_price or float(last_price or 100.0),
+            real,
             f"{self.step_dir.parent.name}-{self.step_dir.name}",
-        )  # fmt: skip
+        )
 
     def generate(self, plan: Plan) -> Paths:
         """Sample the paths ``plan`` describes."""
         o = plan.options
         labels, null_labels = label_tensors(plan.spec, plan.request, o.n)
         returns, images = sample_returns(
-            self.loaded, o.n, sampler_name=plan.sampler, steps=plan.steps, seed=o.seed,
-            batch=o.batch_size, device=self.device, labels=labels, null_labels=null_labels,
-            guidance=o.guidance, normalizer_json=plan.normalizer_json, vol_level=plan.vol_level,
+            self.loaded,
+            o.n,
+            sampler_name=plan.sampler,
+            steps=plan.steps,
+            seed=o.seed,
+            batch=o.batch_size,
+            device=self.device,
+            labels=labels,
+            null_labels=null_labels,
+            guidance=o.guidance,
+            normalizer_json=plan.normalizer_json,
+            vol_level=plan.vol_level,
             progress=o.progress,
-        )  # fmt: skip
+        )
         return Paths(returns, images, plan)
 
     def scalograms(self, windows: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
@@ -387,10 +421,16 @@ def sample_returns(
         for lo in range(0, n, batch):
             part = slice(lo, lo + batch)
             s = sample(
-                unet, sampler, seeds[part], steps, device, on_step=lambda: bar.update(1),
+                unet,
+                sampler,
+                seeds[part],
+                steps,
+                device,
+                on_step=lambda: bar.update(1),
                 class_labels=None if labels is None else labels[part],
-                null_labels=None if null_labels is None else null_labels[part], guidance=guidance,
-            )  # fmt: skip
+                null_labels=None if null_labels is None else null_labels[part],
+                guidance=guidance,
+            )
             if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
                 rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[part]])
                 z = transform.inverse(s.double(), rows=rows).cpu().numpy()

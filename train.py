@@ -43,7 +43,7 @@ from transforms.build import build_transform
 from utils import checkpoint as ckpt
 from utils.device import resolve_device, resolve_mixed_precision
 from utils.errors import run_script
-from utils.runs import claim_run_dir, default_run_name, resume_run_dir
+from utils.runs import check_same_data, claim_run_dir, default_run_name, resume_run_dir
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, apply_preset, data_source
 from utils.train_log import TrainingLog
@@ -64,16 +64,31 @@ def build_parser() -> SettingsParser:
     p.add_setting("--stride", "STRIDE", "step between window starts", type=int)
     p.add_setting("--batch-size", "BATCH_SIZE", "windows per step and device", type=int)
     p.add_setting("--lr", "LR", "peak learning rate", type=float)
-    p.add_setting("--epochs", "EPOCHS", "stop after this many passes over the data", type=int)
-    p.add_setting("--max-steps", "MAX_STEPS", "stop after this many optimizer steps", type=int)
-    p.add_setting("--max-minutes", "MAX_MINUTES", "stop after this many minutes", type=float)
+    p.add_setting(
+        "--epochs",
+        "EPOCHS",
+        "stop after this many passes over the data (presets: cpu 1000, gpu 200, seed 10)",
+        type=int,
+    )
+    p.add_setting(
+        "--max-steps",
+        "MAX_STEPS",
+        "stop after this many optimizer steps (None: no limit)",
+        type=int,
+    )
+    p.add_setting(
+        "--max-minutes",
+        "MAX_MINUTES",
+        "stop after this many minutes (None: no limit; presets: cpu 9, gpu 60, seed none)",
+        type=float,
+    )
     p.add_setting("--checkpoint-every", "CHECKPOINT_EVERY", "save every N steps", type=int)
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
     p.add_setting("--seed", "SEED", "random seed", type=int)
     p.add_setting(
         "--condition",
         "CONDITION",
-        "label to condition on: vol-regime, trend, asset (several series) or realized-vol",
+        "label to condition on: vol-regime, trend, asset (several series) or realized-vol (None: unconditional)",
     )
     p.add_argument(
         "--run-name", help="name of the run folder under SAVE_DIR (default: time and data)"
@@ -85,6 +100,12 @@ def build_parser() -> SettingsParser:
         metavar="DIR",
         help="continue a run from its newest checkpoint: the newest run under SAVE_DIR, or DIR",
     )
+    p.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="with --resume: continue even though the data read differ from the run's",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--list-datasets", action="store_true", help="list the built-in datasets and exit"
     )
@@ -111,12 +132,16 @@ def train(argv: list[str] | None = None) -> int:
     accel = start_accelerator(settings)
     settings = apply_preset(settings, cuda_available=accel.device.type == "cuda")
     saved = ckpt.load_resume_state(resume_from) if resume_from else {}
-    source, note = data_source(settings)
+    source, note = data_source(settings, explicit="CSV_PATH" in parser.explicit)
     if note:
         print(note)
     data = prepare_training_data(
         settings, source, saved.get("normalizer"), saved.get("conditioning")
     )
+    if resume_from is not None and not args.allow_data_change:
+        check_same_data(resume_from, settings.get("DATA_SHA256"), data)
+    # The run records the data it read, so that a resume reads the same data again.
+    settings.update(CSV_PATH=data.resolved, DATA_SHA256=data.sha256)
     settings["LAST_TRAIN_PRICE"] = data.last_train_price
     transform = build_transform(settings, data.windows, saved.get("transform"))
     net = Networks.build(settings, transform, data, saved.get("train_state"), accel.device)
@@ -126,7 +151,8 @@ def train(argv: list[str] | None = None) -> int:
         # Claimed only now that data and model are ready: a failed start leaves no folder.
         name = args.run_name or default_run_name(settings)
         run_dir = claim_run_dir(settings, name, accel.is_main_process)
-    return fit(accel, settings, data, transform, net, per_epoch, run_dir, resume_from)
+    progress = not args.no_progress
+    return fit(accel, settings, data, transform, net, per_epoch, run_dir, resume_from, progress)
 
 
 def fit(
@@ -138,6 +164,7 @@ def fit(
     per_epoch: int,
     run_dir: Path,
     resume_from: Path | None,
+    progress: bool = True,
 ) -> int:
     """The training loop, from ``net``'s counters until the budget is spent; the exit status."""
     model, optimizer = net.prepare(accel, settings["COMPILE"])
@@ -151,7 +178,9 @@ def fit(
     if accel.is_main_process:
         print(describe_run(settings, data, transform, net.unet, world, device, run_dir, budget))
     done = 100 * budget.progress(counters["step"], counters["elapsed_s"])
-    log = TrainingLog(run_dir / "train_log.csv", accel.is_main_process, budget.describe(), done)
+    log = TrainingLog(
+        run_dir / "train_log.csv", accel.is_main_process, budget.describe(), done, progress
+    )
     start, elapsed0, last_saved = time.perf_counter(), counters["elapsed_s"], resume_from
     model.train()
     try:
@@ -212,7 +241,7 @@ def fit(
         final = last_saved
         if final is None or final.name != ckpt.step_dir_name(counters["step"]):
             final = net.save(run_dir, settings, transform, data)
-        print(done_message(counters, final))
+        print(done_message(counters, final, run_dir))
     accel.end_training()
     return 0
 
@@ -229,11 +258,12 @@ def mean_over_processes(accel: Accelerator, loss: torch.Tensor, clock: float) ->
     return accel.reduce(torch.stack([loss.detach().double(), clock_t]), "mean").tolist()
 
 
-def done_message(counters: dict[str, Any], final: Path) -> str:
-    """What the run did, where its checkpoint is, and what to run next."""
+def done_message(counters: dict[str, Any], final: Path, run_dir: Path) -> str:
+    """What the run did, where its checkpoint is, and what to run next (on this run)."""
     return (
         f"done: {counters['step']} steps, {counters['samples']} samples in "
-        f"{counters['elapsed_s'] / 60:.1f} min; checkpoint {final}\nnext: python generate.py"
+        f"{counters['elapsed_s'] / 60:.1f} min; checkpoint {final}\n"
+        f"next: python generate.py --checkpoint {run_dir}"
     )
 
 
@@ -279,9 +309,12 @@ class Networks:
             unet.load_state_dict(state["model"])
             net.optimizer.load_state_dict(state["optimizer"])
             net.ema.load_state_dict(
-                {"decay": settings["EMA_DECAY"], "step": state["counters"]["step"],
-                 "shadow": state["ema"]}
-            )  # fmt: skip
+                {
+                    "decay": settings["EMA_DECAY"],
+                    "step": state["counters"]["step"],
+                    "shadow": state["ema"],
+                }
+            )
             net.counters = state["counters"]
         if device.type == "cuda":
             net.unet = unet.to(memory_format=torch.channels_last)
@@ -304,19 +337,35 @@ class Networks:
         """Write a checkpoint of the EMA weights and the resumable state; return its folder."""
         self.ema.copy_to(self.ema_unet)
         return ckpt.save_checkpoint(
-            run_dir, self.counters["step"], self.ema_unet, self.scheduler, transform.to_json(),
-            data.normalizer.to_json(), settings, data.real_returns,
-            {"model": self.raw.state_dict(), "ema": self.ema.shadow,
-             "optimizer": self.optimizer.state_dict(), "counters": self.counters},
+            run_dir,
+            self.counters["step"],
+            self.ema_unet,
+            self.scheduler,
+            transform.to_json(),
+            data.normalizer.to_json(),
+            settings,
+            data.real_returns,
+            {
+                "model": self.raw.state_dict(),
+                "ema": self.ema.shadow,
+                "optimizer": self.optimizer.state_dict(),
+                "counters": self.counters,
+            },
             keep=settings["KEEP_CHECKPOINTS"],
             extra_json={"conditioning": data.conditioning.to_json()} if data.conditioning else None,
-        )  # fmt: skip
+        )
 
 
 def describe_run(
-    settings: dict[str, Any], data: TrainingData, transform: Any, unet: torch.nn.Module,
-    world: int, device: torch.device, run_dir: Path, budget: Budget,
-) -> str:  # fmt: skip
+    settings: dict[str, Any],
+    data: TrainingData,
+    transform: Any,
+    unet: torch.nn.Module,
+    world: int,
+    device: torch.device,
+    run_dir: Path,
+    budget: Budget,
+) -> str:
     """What this run trains on, with which model, where it writes and when it stops."""
     n_params = sum(p.numel() for p in unet.parameters()) / 1e6
     return (

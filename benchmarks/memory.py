@@ -26,7 +26,7 @@ missed) after each stage, next to the size that precomputed scalograms of every
 window would take, and last the formats' peaks side by side with each format's
 growth per row between the shortest and the longest series. Memory should grow
 with the series length (a few arrays of one value per row), never with windows x
-image size. Issue 5's target: below 2 GiB at 10 million rows.
+image size. The target: below 2 GiB at 10 million rows.
 """
 
 from __future__ import annotations

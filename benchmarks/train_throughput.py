@@ -323,8 +323,17 @@ def main(argv: list[str] | None = None) -> int:
             if flops is None:  # the same for every variant: count once, at a small batch
                 flops = step.flops_per_sample(min(size, 2))
             name = label(opts, device) + (f" {threads}t" if len(thread_counts) > 1 else "")
-            config = {"preset": preset, "variant": name, "opts": opts, "threads": threads,
-                      "step": step, "batch": size, "steps": steps, "flops": flops, "times": []}  # fmt: skip
+            config = {
+                "preset": preset,
+                "variant": name,
+                "opts": opts,
+                "threads": threads,
+                "step": step,
+                "batch": size,
+                "steps": steps,
+                "flops": flops,
+                "times": [],
+            }
             for _ in range(args.warmup if not (seed and cpu) else 1):
                 run_step(config)
             configs.append(config)
@@ -332,8 +341,15 @@ def main(argv: list[str] | None = None) -> int:
         for c in configs:
             if round_ < c["steps"]:
                 c["times"].append(run_step(c))
-        print(f"  round {round_ + 1}: " + ", ".join(f"{c['preset']} {c['variant']} {c['times'][-1]:.2f} s"
-                                                     for c in configs if round_ < c["steps"]), flush=True)  # fmt: skip
+        print(
+            f"  round {round_ + 1}: "
+            + ", ".join(
+                f"{c['preset']} {c['variant']} {c['times'][-1]:.2f} s"
+                for c in configs
+                if round_ < c["steps"]
+            ),
+            flush=True,
+        )
     for n in thread_counts:
         after = measure_peaks(device, args.peak_seconds, n)
         peaks[n] = {k: max(v, after[k]) for k, v in peaks[n].items()}
@@ -345,13 +361,23 @@ def main(argv: list[str] | None = None) -> int:
         per_step = statistics.median(c["times"])
         rate = c["batch"] / per_step
         step = c["step"]
-        rows.append({
-            "preset": c["preset"], "variant": c["variant"], **c["opts"], "threads": c["threads"],
-            "params_m": sum(p.numel() for p in step.unet.parameters()) / 1e6,
-            "image": f"{step.transform.channels}x{step.transform.height}x{step.transform.width}",
-            "batch": c["batch"], "steps": c["steps"], "step_s_median": per_step, "step_s_all": c["times"],
-            "samples_per_s": rate, "gflop_per_sample": c["flops"] / 1e9, "gflop_per_s": c["flops"] * rate / 1e9,
-        })  # fmt: skip
+        rows.append(
+            {
+                "preset": c["preset"],
+                "variant": c["variant"],
+                **c["opts"],
+                "threads": c["threads"],
+                "params_m": sum(p.numel() for p in step.unet.parameters()) / 1e6,
+                "image": f"{step.transform.channels}x{step.transform.height}x{step.transform.width}",
+                "batch": c["batch"],
+                "steps": c["steps"],
+                "step_s_median": per_step,
+                "step_s_all": c["times"],
+                "samples_per_s": rate,
+                "gflop_per_sample": c["flops"] / 1e9,
+                "gflop_per_s": c["flops"] * rate / 1e9,
+            }
+        )
     del configs
 
     seeds = {r["variant"]: r for r in rows if r["preset"] == "seed"}
@@ -369,16 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows, peaks))
     if reference:
-        print(f"\nx seed = samples/s over the seed preset's (batch {reference['batch']}) with the same "
-              "variant, or its default.")  # fmt: skip
-        # Issue 5 compares train.py's default cpu run with the reference implementation,
+        print(
+            f"\nx seed = samples/s over the seed preset's (batch {reference['batch']}) with the same "
+            "variant, or its default."
+        )
+        # The target compares train.py's default cpu run with the reference implementation,
         # which trained in fp32 without compile; that seed row exists with --bf16 both.
         cpu_default = next((r for r in rows if r["preset"] == "cpu"), None)
         plain = [r for r in seeds.values() if not (r["bf16"] or r["compile"] or r["channels_last"])]
         if cpu_default and plain:
             ratio = cpu_default["samples_per_s"] / plain[0]["samples_per_s"]
-            print(f"cpu preset as train.py runs it ({cpu_default['variant']}) over the seed reference "
-                  f"({plain[0]['variant']}): {ratio:.1f}x (issue 5 target on 2 cores: >= 30)")  # fmt: skip
+            print(
+                f"cpu preset as train.py runs it ({cpu_default['variant']}) over the seed reference "
+                f"({plain[0]['variant']}): {ratio:.1f}x (target on 2 cores: >= 30)"
+            )
     if args.json:
         payload = {
             "device": where,

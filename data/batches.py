@@ -55,18 +55,21 @@ class BatchOrder:
         self.batches_per_epoch, self.seed = batches_per_epoch, seed
         self.rank, self.world = rank, world
         self.perm: np.ndarray | None = None
+        self.perm_epoch = -1
 
     def next(self, counters: dict[str, Any]) -> tuple[np.ndarray, int]:
         """This process's sorted window indices of the next micro-batch, and the batch's number.
 
         Advances ``counters["batch_in_epoch"]`` (and ``counters["epoch"]`` at the end of one).
         """
-        if self.perm is None or counters["batch_in_epoch"] >= self.batches_per_epoch:
-            if self.perm is not None:
-                counters["epoch"] += 1
-                counters["batch_in_epoch"] = 0
+        # A finished epoch rolls over here, also when a resumed run starts at its end.
+        if counters["batch_in_epoch"] >= self.batches_per_epoch:
+            counters["epoch"] += 1
+            counters["batch_in_epoch"] = 0
+        if self.perm_epoch != counters["epoch"]:
             g = torch.Generator().manual_seed(derive_seed(self.seed, counters["epoch"]))
             self.perm = torch.randperm(self.n_windows, generator=g).numpy()
+            self.perm_epoch = counters["epoch"]
         b = counters["batch_in_epoch"]
         chosen = self.perm[b * self.global_batch : (b + 1) * self.global_batch]
         counters["batch_in_epoch"] += 1

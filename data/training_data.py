@@ -11,6 +11,7 @@ so that generating "nasdaq" maps back to NASDAQ's scale.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,10 @@ class TrainingData:
     """What the training loop needs from the data stage.
 
     ``windows`` are windows of normalized training returns (a view, or
-    :class:`~data.windows.StackedWindows` for several series); ``labels`` and
+    :class:`~data.windows.StackedWindows` for several series). ``resolved`` names
+    the data read so that it can be read again (built-in names, absolute paths)
+    and ``sha256`` is a hash of the prices read, timestamps and names included
+    (:func:`content_hash`). ``labels`` and
     ``conditioning`` are set for a conditional run only (one label per window,
     and what the labels mean).
     """
@@ -47,6 +51,8 @@ class TrainingData:
     windows: np.ndarray | StackedWindows
     last_train_price: float
     n_prices: int
+    resolved: str
+    sha256: str
     labels: np.ndarray | None = None
     conditioning: Conditioning | None = None
 
@@ -146,12 +152,38 @@ def prepare_training_data(
         windows=first["windows"],
         last_train_price=first["last_price"],
         n_prices=len(series[0].values),
+        resolved=_resolved(source, series),
+        sha256=content_hash(series),
     )
     if kind is not None:
         data.conditioning, data.labels, data.train_returns, data.windows = label_windows(
             kind, series, parts, settings, saved, MAX_REAL_RETURNS
         )
     return data
+
+
+def content_hash(series: list[PriceSeries]) -> str:
+    """SHA-256 of the prices read: names, timestamps and values of every series, in order.
+
+    It changes when the data change, whatever the file format, and not when only the
+    file does (a re-export with other number formatting gives the same prices).
+    """
+    h = hashlib.sha256()
+    for s in series:
+        h.update(s.name.encode())
+        if s.timestamps is not None:
+            h.update(np.asarray(s.timestamps.asi8, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(s.values, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _resolved(source: str, series: list[PriceSeries]) -> str:
+    """The data source as it can be read again: a folder's absolute path, else the series'
+    own sources (built-in names and absolute file paths), comma-separated."""
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return ",".join(dict.fromkeys(s.source for s in series))
 
 
 def _training_part(

@@ -155,8 +155,11 @@ class Denoiser1D(nn.Module):
                 self.up.append(_ResBlock(c + skips.pop(), width, t_dim, kernel))
                 c = width
             if i > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"),
-                                             nn.Conv1d(c, c, 3, padding=1)))  # fmt: skip
+                self.up.append(
+                    nn.Sequential(
+                        nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv1d(c, c, 3, padding=1)
+                    )
+                )
         self.norm_out = nn.GroupNorm(_groups(c), c)
         self.conv_out = nn.Conv1d(c, 1, kernel, padding=kernel // 2)
 

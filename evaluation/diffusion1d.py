@@ -63,10 +63,29 @@ KERNEL = 3
 RETURN_POWER_1D = 1.5
 
 # Settings of the run that this baseline follows (all in config.py / the preset).
-USED = ("WINDOW_SIZE", "STRIDE", "RETURN_CLIP", "NUM_TIMESTEPS", "BETA_SCHEDULE",
-        "PREDICTION_TYPE", "BATCH_SIZE", "EPOCHS", "MAX_STEPS", "MAX_MINUTES", "LR",
-        "WARMUP_STEPS", "WEIGHT_DECAY", "GRAD_CLIP", "EMA_DECAY", "MIXED_PRECISION", "DEVICE",
-        "SEED", "SAMPLER", "SAMPLING_STEPS", "SAMPLE_BATCH")  # fmt: skip
+USED = (
+    "WINDOW_SIZE",
+    "STRIDE",
+    "RETURN_CLIP",
+    "NUM_TIMESTEPS",
+    "BETA_SCHEDULE",
+    "PREDICTION_TYPE",
+    "BATCH_SIZE",
+    "EPOCHS",
+    "MAX_STEPS",
+    "MAX_MINUTES",
+    "LR",
+    "WARMUP_STEPS",
+    "WEIGHT_DECAY",
+    "GRAD_CLIP",
+    "EMA_DECAY",
+    "MIXED_PRECISION",
+    "DEVICE",
+    "SEED",
+    "SAMPLER",
+    "SAMPLING_STEPS",
+    "SAMPLE_BATCH",
+)
 
 
 def default_settings() -> dict[str, Any]:
@@ -144,8 +163,12 @@ class Diffusion1DBaseline:
             Show a progress bar on stderr.
         """
         s = {k: (settings or default_settings())[k] for k in USED}
-        for key, value in (("WINDOW_SIZE", window), ("MAX_MINUTES", minutes),
-                           ("MAX_STEPS", max_steps), ("SEED", seed)):  # fmt: skip
+        for key, value in (
+            ("WINDOW_SIZE", window),
+            ("MAX_MINUTES", minutes),
+            ("MAX_STEPS", max_steps),
+            ("SEED", seed),
+        ):
             if value is not None:
                 s[key] = value
         r = np.asarray(train_returns, dtype=np.float64).ravel()
@@ -206,8 +229,14 @@ def _train(
     ema = EMA(model, s["EMA_DECAY"])
     counters = {"epoch": 0, "batch_in_epoch": 0}
     step, seen, smooth, elapsed = 0, 0, math.nan, 0.0
-    bar = tqdm(total=budget.total_steps, disable=not progress, unit="step", file=sys.stderr,
-               mininterval=1.0, desc=f"diffusion1d (stops at {budget.describe()})")  # fmt: skip
+    bar = tqdm(
+        total=budget.total_steps,
+        disable=not progress,
+        unit="step",
+        file=sys.stderr,
+        mininterval=1.0,
+        desc=f"diffusion1d (stops at {budget.describe()})",
+    )
     start = time.perf_counter()
     while not budget.done(step, elapsed):
         rows, _b = order.next(counters)

@@ -34,12 +34,18 @@ RTOL = 1e-6
 COMMON = {"MIXED_PRECISION": "no", "SEED": 3}
 RUNS = {
     "uncond": (
-        {"MAX_STEPS": 5, "CHECKPOINT_EVERY": 3, "SCALES": 5, "LOCAL_VOL_WINDOW": 5,
-         "VOLATILITY_ROW": True, "VOL_LEVEL": "fitted"},
+        {
+            "MAX_STEPS": 5,
+            "CHECKPOINT_EVERY": 3,
+            "SCALES": 5,
+            "LOCAL_VOL_WINDOW": 5,
+            "VOLATILITY_ROW": True,
+            "VOL_LEVEL": "fitted",
+        },
         [],
     ),
     "cond": ({"MAX_STEPS": 4, "SCALES": 6}, ["--condition", "vol-regime"]),
-}  # fmt: skip
+}
 GENERATE_ASKS = {"uncond": [], "cond": ["--condition", "high", "--guidance", "2"]}
 
 
@@ -78,9 +84,19 @@ def _diffusion1d_paths() -> np.ndarray:
     from evaluation.diffusion1d import Diffusion1DBaseline, default_settings
 
     s = default_settings()
-    s.update(WINDOW_SIZE=32, STRIDE=4, NUM_TIMESTEPS=50, BATCH_SIZE=8, WARMUP_STEPS=2,
-             MAX_STEPS=4, MAX_MINUTES=None, SAMPLING_STEPS=3, SAMPLE_BATCH=4, SEED=1,
-             MIXED_PRECISION="no")  # fmt: skip
+    s.update(
+        WINDOW_SIZE=32,
+        STRIDE=4,
+        NUM_TIMESTEPS=50,
+        BATCH_SIZE=8,
+        WARMUP_STEPS=2,
+        MAX_STEPS=4,
+        MAX_MINUTES=None,
+        SAMPLING_STEPS=3,
+        SAMPLE_BATCH=4,
+        SEED=1,
+        MIXED_PRECISION="no",
+    )
     r = log_returns(load_builtin("sp500").values)[:1500]
     model = Diffusion1DBaseline.fit(r, s, channels=(8, 16), layers=1)
     return model.sample(5, 32, seed=2)

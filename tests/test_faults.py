@@ -243,10 +243,15 @@ def _save_tiny_checkpoint(run: Path, step: int, keep: int) -> Path:
     """A real checkpoint of a tiny UNet, written by ``save_checkpoint``, without training."""
     torch.manual_seed(step)
     unet = UNet2DModel(
-        sample_size=(8, 8), in_channels=1, out_channels=1, block_out_channels=(8, 8),
-        layers_per_block=1, norm_num_groups=8, down_block_types=("DownBlock2D",) * 2,
+        sample_size=(8, 8),
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D",) * 2,
         up_block_types=("UpBlock2D",) * 2,
-    )  # fmt: skip
+    )
     state = {
         "model": unet.state_dict(),
         "ema": [p.detach().clone() for p in unet.parameters()],

@@ -38,11 +38,21 @@ from utils.errors import ScalodiffError
 
 FORMAT_VERSION = 1
 MARKER = "checkpoint.json"
-REQUIRED = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
-            "scheduler/scheduler_config.json", "transform.json", "normalizer.json",
-            "settings.json", "real_returns.npy")  # fmt: skip
-TRAIN_STATE = ("train_state/model.safetensors", "train_state/ema.safetensors",
-               "train_state/optimizer.pt", "train_state/counters.json")  # fmt: skip
+REQUIRED = (
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "scheduler/scheduler_config.json",
+    "transform.json",
+    "normalizer.json",
+    "settings.json",
+    "real_returns.npy",
+)
+TRAIN_STATE = (
+    "train_state/model.safetensors",
+    "train_state/ema.safetensors",
+    "train_state/optimizer.pt",
+    "train_state/counters.json",
+)
 # What reading a damaged file raises (JSONDecodeError and UnicodeDecodeError are ValueErrors).
 _DAMAGED = (OSError, ValueError, RuntimeError, KeyError, SafetensorError, pickle.UnpicklingError)
 MAX_REAL_RETURNS = 500_000  # keep checkpoints small on minute data
@@ -187,7 +197,8 @@ def find_latest(save_dir: str | os.PathLike) -> Path:
 
 
 def resolve_checkpoint(path: str | os.PathLike | None, save_dir: str | os.PathLike) -> Path:
-    """A step folder from ``path`` (a step folder, or a run folder: its newest), else the latest."""
+    """A step folder from ``path`` (a step folder; a run folder: its newest; a folder of runs
+    that holds exactly one: that run's newest), else the latest under ``save_dir``."""
     if path is None:
         return find_latest(save_dir)
     path = Path(path)
@@ -198,6 +209,14 @@ def resolve_checkpoint(path: str | os.PathLike | None, save_dir: str | os.PathLi
     steps = list_checkpoints(path)
     if steps:
         return steps[-1]
+    runs = sorted(r for r in path.iterdir() if r.is_dir() and list_checkpoints(r))
+    if len(runs) == 1:
+        return list_checkpoints(runs[0])[-1]
+    if runs:
+        names = ", ".join(r.name for r in runs[:5]) + (", ..." if len(runs) > 5 else "")
+        raise ScalodiffError(
+            f"--checkpoint {path} holds {len(runs)} runs ({names}); name one: --checkpoint {runs[-1]}"
+        )
     raise ScalodiffError(
         f"--checkpoint {path}: not a checkpoint folder (no {MARKER}) and holds no step-* checkpoints"
     )

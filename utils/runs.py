@@ -119,3 +119,17 @@ def claim_run_dir(settings: dict[str, Any], name: str, is_main: bool) -> Path:
     if problem is not None:
         raise ScalodiffError(problem)
     return Path(settings["SAVE_DIR"]) / name
+
+
+def check_same_data(step_dir: Path, saved_sha256: str | None, data: Any) -> None:
+    """Refuse to resume a run on data other than it was trained on (``data.sha256`` differs).
+
+    Runs saved before the hash was recorded (no ``saved_sha256``) are not checked.
+    """
+    if saved_sha256 is None or saved_sha256 == data.sha256:
+        return
+    raise ScalodiffError(
+        f"--resume {step_dir.parent}: the data read now ({data.source}, sha256 "
+        f"{data.sha256[:12]}) differ from the data the run was trained on (sha256 "
+        f"{saved_sha256[:12]}); start a new run, or pass --allow-data-change to continue on them"
+    )

@@ -8,6 +8,7 @@ minutes), so its remaining-time estimate is right for a time-limited run too.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ class TrainingLog:
     done_percent : float
         Where the bar starts (a resumed run is partly done).
     progress : bool
-        Draw the bar.
+        Draw the bar (never when stderr is not a terminal: a log file gets no redraws).
     """
 
     def __init__(
@@ -46,10 +47,14 @@ class TrainingLog:
             if new:
                 self.writer.writerow(COLUMNS)
         self.bar = tqdm(
-            total=100.0, initial=0.0, disable=not (enabled and progress), unit="%",
-            desc=f"train (stops at {limit})", dynamic_ncols=True,
+            total=100.0,
+            initial=0.0,
+            disable=not (enabled and progress and sys.stderr.isatty()),
+            unit="%",
+            desc=f"train (stops at {limit})",
+            dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
-        )  # fmt: skip
+        )
         self.bar.update(min(100.0, done_percent))
 
     def record(self, counters: dict[str, Any], loss: float, lr: float, done_percent: float) -> None:
@@ -62,13 +67,21 @@ class TrainingLog:
             return
         self.bar.update(min(100.0, done_percent) - self.bar.n)
         self.bar.set_postfix(
-            step=counters["step"], loss=f"{self.smooth_loss:.4f}", samples_s=f"{rate:.1f}",
+            step=counters["step"],
+            loss=f"{self.smooth_loss:.4f}",
+            samples_s=f"{rate:.1f}",
             epoch=counters["epoch"],
-        )  # fmt: skip
+        )
         self.writer.writerow(
-            [counters["step"], counters["epoch"], f"{loss:.6f}", f"{lr:.3e}", f"{rate:.2f}",
-             f"{counters['elapsed_s']:.1f}"]
-        )  # fmt: skip
+            [
+                counters["step"],
+                counters["epoch"],
+                f"{loss:.6f}",
+                f"{lr:.3e}",
+                f"{rate:.2f}",
+                f"{counters['elapsed_s']:.1f}",
+            ]
+        )
 
     def flush(self) -> None:
         """Put the rows written so far on disk (at each checkpoint)."""
