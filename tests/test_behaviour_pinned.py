@@ -81,22 +81,10 @@ def _digest(tensor: torch.Tensor) -> np.ndarray:
 def _diffusion1d_paths() -> np.ndarray:
     from data.builtin import load_builtin
     from data.returns import log_returns
-    from evaluation.diffusion1d import Diffusion1DBaseline, default_settings
+    from evaluation.diffusion1d import Diffusion1DBaseline
+    from tests.test_diffusion1d import tiny_settings as tiny_1d_settings
 
-    s = default_settings()
-    s.update(
-        WINDOW_SIZE=32,
-        STRIDE=4,
-        NUM_TIMESTEPS=50,
-        BATCH_SIZE=8,
-        WARMUP_STEPS=2,
-        MAX_STEPS=4,
-        MAX_MINUTES=None,
-        SAMPLING_STEPS=3,
-        SAMPLE_BATCH=4,
-        SEED=1,
-        MIXED_PRECISION="no",
-    )
+    s = tiny_1d_settings(MAX_STEPS=4, SEED=1)
     r = log_returns(load_builtin("sp500").values)[:1500]
     model = Diffusion1DBaseline.fit(r, s, channels=(8, 16), layers=1)
     return model.sample(5, 32, seed=2)
