@@ -170,7 +170,7 @@ def generate(argv: list[str] | None = None) -> int:
         real_windows = compare_with_class(spec, request, real_windows, paths.returns)
     print(format_summary(quick_summary(real_windows, paths.returns)))
     if plot is not None:
-        real_images = gen.scalograms(real_windows[:4], plan.normalizer_json)
+        real_images = gen.scalograms(plan.real_returns, plan.normalizer_json)
         title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}{plan.asked}"
         plot_generation(
             plot,
@@ -366,11 +366,13 @@ class Generator:
         )
         return Paths(returns, images, plan)
 
-    def scalograms(self, windows: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
-        """The standardized scalograms of real windows of log returns (for the figure)."""
+    def scalograms(self, real: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
+        """The standardized scalograms of the first four real windows (for the figure), cut
+        at the transform's own length (edge margins included)."""
         transform = transform_from_json(self.loaded["transform"])
         normalizer = ReturnNormalizer.from_json(normalizer_json)
-        z = np.ascontiguousarray(normalizer.transform(windows), dtype=np.float64)
+        shown = windows_view(real, transform.window_size, transform.window_size)[:4]
+        z = np.ascontiguousarray(normalizer.transform(shown), dtype=np.float64)
         return transform.forward(torch.from_numpy(z)).float()
 
 

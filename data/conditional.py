@@ -53,7 +53,10 @@ def label_windows(
         return spec, labels, kept, StackedWindows([p["windows"] for p in parts])
     train = parts[0]["train"]
     periods = periods_per_year(series[0].timestamps)
-    measure = window_measure(kind, train, settings["WINDOW_SIZE"], settings["STRIDE"], periods)
+    # Measured on the part of each window that generation keeps (the margins are dropped).
+    margin, n_windows = settings.get("EDGE_MARGIN") or 0, len(parts[0]["windows"])
+    window, stride = settings["WINDOW_SIZE"], settings["STRIDE"]
+    measure = window_measure(kind, train[margin:], window, stride, periods)[:n_windows]
     spec = saved or fit_conditioning(
         kind, measure, settings.get("CONDITION_QUANTILES"), periods, settings["CONDITION_DROP"]
     )

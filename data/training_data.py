@@ -23,7 +23,7 @@ from data.conditional import check_series_count, label_windows
 from data.labels import Conditioning
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import StackedWindows, check_length, windows_view
+from data.windows import StackedWindows, check_length, model_window, windows_view
 from utils.errors import ScalodiffError
 
 PRICE_SUFFIXES = (".csv", ".gz", ".parquet", ".txt")
@@ -190,7 +190,7 @@ def _training_part(
     series: PriceSeries, settings: dict[str, Any], saved_normalizer: dict | None
 ) -> dict[str, Any]:
     """One series' training returns, normalizer, windows and last training price."""
-    window, frac = settings["WINDOW_SIZE"], settings["TRAIN_FRAC"]
+    window, frac = model_window(settings), settings["TRAIN_FRAC"]
     returns = log_returns(series.values)
     check_length(len(returns), window, series.source, frac)
     train, _held_out = split_by_time(returns, frac)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from data.windows import model_window
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
@@ -26,7 +27,7 @@ def build_transform(
     if saved is not None:
         return transform_from_json(saved)
     transform = Scalogram(
-        window_size=settings["WINDOW_SIZE"],
+        window_size=model_window(settings),
         n_scales=settings["SCALES"],
         wavelet=settings["WAVELET"],
         mode=settings["TRANSFORM_MODE"],
@@ -42,5 +43,7 @@ def build_transform(
             "to the window's RMS, which the volatility row carries"
         )
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform, settings["LOCAL_VOL_WINDOW"]).fit(fit_windows)
+        return VolatilityScalogram(
+            transform, settings["LOCAL_VOL_WINDOW"], settings["EDGE_MARGIN"]
+        ).fit(fit_windows)
     return transform.fit(fit_windows)
