@@ -3,7 +3,7 @@
 Read whole, the two text columns of a 10-million-row minute-bar file take well
 over a GiB before a single price is a number, and every string operation on
 them (strip, lower, the conversion to Python strings that ``pd.to_datetime``
-does) copies them again: 2.7 GiB peak against issue 5's 2 GiB target for all
+does) copies them again: 2.7 GiB peak against the 2 GiB target for all
 of training's preparation. Here only one chunk's text exists at a time; what
 stays is a float64, two bools and a datetime64 per row.
 

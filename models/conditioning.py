@@ -71,8 +71,15 @@ def resolve_request(
     mismatch (a flag the checkpoint cannot use, an unknown name) is a one-line
     :class:`ScalodiffError` that says what the checkpoint takes.
     """
-    asked = [f for f, v in (("--condition", condition), ("--realized-vol", realized_vol),
-                            ("--asset", asset)) if v is not None]  # fmt: skip
+    asked = [
+        f
+        for f, v in (
+            ("--condition", condition),
+            ("--realized-vol", realized_vol),
+            ("--asset", asset),
+        )
+        if v is not None
+    ]
     if spec is None:
         if asked:
             raise ScalodiffError(

@@ -35,8 +35,20 @@ def price_csv(tmp_path):
 def test_compare_trains_fits_evaluates_and_tabulates(tmp_path, tiny, price_csv, capsys):
     out = tmp_path / "cmp"
     # fp32: bf16 autocast on two contended cores can take seconds per tiny step.
-    argv = [*tiny(MAX_STEPS=3), "--data", str(price_csv), "--out", str(out),
-            "--n", "40", "--seeds", "0", "--max-windows", "40", "--no-progress"]  # fmt: skip
+    argv = [
+        *tiny(MAX_STEPS=3),
+        "--data",
+        str(price_csv),
+        "--out",
+        str(out),
+        "--n",
+        "40",
+        "--seeds",
+        "0",
+        "--max-windows",
+        "40",
+        "--no-progress",
+    ]
     assert cg.main(argv) == 0
     printed = capsys.readouterr().out
     assert all(f"[{k}/6]" in printed for k in range(1, 7))  # every stage announced
@@ -68,8 +80,17 @@ def test_compare_trains_fits_evaluates_and_tabulates(tmp_path, tiny, price_csv, 
 
 def test_rerun_reuses_the_model_and_checks_the_split(tmp_path, tiny, price_csv, capsys):
     out = tmp_path / "cmp"
-    argv = [*tiny(MAX_STEPS=2), "--data", str(price_csv), "--out", str(out),
-            "--n", "8", "--fast", "--no-progress"]  # fmt: skip
+    argv = [
+        *tiny(MAX_STEPS=2),
+        "--data",
+        str(price_csv),
+        "--out",
+        str(out),
+        "--n",
+        "8",
+        "--fast",
+        "--no-progress",
+    ]
     assert cg.main(argv) == 0
     capsys.readouterr()
     # The same --out again would train into the kept run: refused, pointing at --checkpoint.

@@ -184,8 +184,18 @@ def test_local_volatility_row_trains_and_generates(tmp_path: Path, tiny, capsys)
     paths = np.load(out)
     assert paths.shape == (6, 32) and np.isfinite(paths).all()
     # The local row is relative to the window's RMS: without the volatility row it is refused.
-    assert train.main([*tiny(MAX_STEPS=1, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=False),
-                       "--data", "sp500", "--run-name", "q"]) == 2  # fmt: skip
+    assert (
+        train.main(
+            [
+                *tiny(MAX_STEPS=1, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=False),
+                "--data",
+                "sp500",
+                "--run-name",
+                "q",
+            ]
+        )
+        == 2
+    )
     assert "LOCAL_VOL_WINDOW needs VOLATILITY_ROW" in capsys.readouterr().err
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import config
-from models.presets import PRESETS, resolve_preset
 from utils.errors import ScalodiffError
+from utils.presets import PRESETS, resolve_preset
 
 # The type each setting takes; "opt" marks settings that may be None.
 _INT, _FLOAT, _STR, _BOOL, _TUPLE = int, float, str, bool, tuple
@@ -280,15 +280,16 @@ SHIPPED_CSV_PATH = "data/eurusd.csv"
 FALLBACK_DATASET = "sp500"
 
 
-def data_source(settings: dict[str, Any]) -> tuple[str, str | None]:
+def data_source(settings: dict[str, Any], explicit: bool = False) -> tuple[str, str | None]:
     """The data to read, and a note to print when the built-in default stands in.
 
-    When CSV_PATH still holds the shipped example path and that file does not
-    exist, a first run uses the built-in S&P 500 and says so. Any path the user
-    set must exist: a typo never silently trains on other data.
+    When CSV_PATH still holds the shipped example path, that file does not exist
+    and the path was not given on the command line (``explicit``), a first run
+    uses the built-in S&P 500 and says so. Any path the user set must exist: a
+    typo never silently trains on other data.
     """
     path = str(settings["CSV_PATH"])
-    if path == SHIPPED_CSV_PATH and not Path(path).exists():
+    if path == SHIPPED_CSV_PATH and not explicit and not Path(path).exists():
         note = (
             f"CSV_PATH {path} not found: using the built-in dataset {FALLBACK_DATASET!r} "
             "(S&P 500 daily closes from the arch package). Set CSV_PATH in config.py or pass "

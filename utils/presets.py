@@ -12,7 +12,7 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # 16 x 256 signed scalograms (13 scales, the mean row, the local volatility row, the
     # volatility row) of returns without the power transform (RETURN_POWER 1: the two rows carry
-    # the heteroscedasticity, see benchmarks/README.md "Session 4"). Few channels at full
+    # the heteroscedasticity, measured in benchmarks/README.md). Few channels at full
     # resolution, where convolutions cost the most, and more below; attention at
     # the lowest level (2 x 32 positions) sees the whole window at once.
     "cpu": {
