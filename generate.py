@@ -32,10 +32,14 @@ from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError, run_script
-from utils.paths_io import write_paths
+from utils.paths_io import check_output_format, write_paths
 from utils.plotting import plot_generation
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser
+
+
+# Figure formats matplotlib writes without extra packages.
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def build_parser() -> SettingsParser:
@@ -207,6 +211,7 @@ def generate(argv: list[str] | None = None) -> int:
         Path(settings["OUTPUT_DIR"]) / f"{step_dir.parent.name}-{step_dir.name}-{sampler_name}{steps}-seed{settings['SEED']}{asked}.csv"
     )  # fmt: skip
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(out, plot)
     for target in (out, plot):
         if target is not None and target.exists() and not args.overwrite:
             raise ScalodiffError(
@@ -225,6 +230,7 @@ def generate(argv: list[str] | None = None) -> int:
         print(f"{asking}; the training windows' {spec.measure_name} ({spec.unit}):")
         print("\n".join(spec.describe()))
     labels, null_labels = label_tensors(spec, request, settings["N_SAMPLES"])
+    check_vol_level(settings["VOL_LEVEL"], run)
     vol_level = level_source(settings["VOL_LEVEL"] or run.get("VOL_LEVEL"), request)
     if vol_level == "fitted" and run.get("VOLATILITY_ROW"):
         print("volatility levels: drawn from the training windows' (VOL_LEVEL = fitted)")
@@ -268,6 +274,26 @@ def generate(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"wrote {plot}")
     return 0
+
+
+def check_outputs(out: Path, plot: Path | None) -> None:
+    """Refuse output names that cannot be written, before any sampling time is spent."""
+    check_output_format(out)
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise ScalodiffError(
+            f"--plot {plot}: unknown figure format {plot.suffix or '(no suffix)'!r}; use a file "
+            f"name ending in one of {', '.join(PLOT_FORMATS)}, or --no-plot"
+        )
+
+
+def check_vol_level(asked: str | None, run: dict[str, Any]) -> None:
+    """A fitted volatility level needs the level row; without it the request would be ignored."""
+    if asked == "fitted" and not run.get("VOLATILITY_ROW"):
+        raise ScalodiffError(
+            "VOL_LEVEL (--vol-level) 'fitted': this checkpoint was trained without the volatility "
+            "level row (VOLATILITY_ROW False), so there is no level to draw; drop --vol-level, "
+            "or train with --set VOLATILITY_ROW=True"
+        )
 
 
 def conditioning_request(

@@ -384,7 +384,7 @@ def train(argv: list[str] | None = None) -> int:
                     pred = model(noisy, t, class_labels=class_labels).sample
                     loss = torch.nn.functional.mse_loss(pred.float(), target)
                     accel.backward(loss)
-                    if accel.sync_gradients:
+                    if accel.sync_gradients and settings["GRAD_CLIP"] is not None:
                         accel.clip_grad_norm_(model.parameters(), settings["GRAD_CLIP"])
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
