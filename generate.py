@@ -37,7 +37,6 @@ from utils.plotting import plot_generation
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser
 
-
 # Figure formats matplotlib writes without extra packages.
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
