@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from data.builtin import list_datasets
 from data.conditional import prepare_conditional, several_series
+from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import check_length, windows_view
@@ -132,7 +133,13 @@ def prepare_data(
     source, note = data_source(settings)
     if note:
         print(note)
-    prices = load_prices(source, settings["COLUMN"], max_missing_frac=settings["MAX_MISSING_FRAC"])
+    prices = load_prices(
+        source,
+        settings["COLUMN"],
+        max_missing_frac=settings["MAX_MISSING_FRAC"],
+        date_format=settings["DATE_FORMAT"],
+    )
+    prices = screen_prices(prices, settings["OUTLIERS"])
     returns = log_returns(prices.values)
     check_length(len(returns), settings["WINDOW_SIZE"], prices.source, settings["TRAIN_FRAC"])
     train, _held_out = split_by_time(returns, settings["TRAIN_FRAC"])

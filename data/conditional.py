@@ -18,6 +18,7 @@ import numpy as np
 
 from data.cleaning import PriceSeries
 from data.labels import Conditioning, fit_conditioning, periods_per_year, window_measure
+from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import check_length, windows_view
@@ -76,7 +77,18 @@ def load_series(settings: dict[str, Any]) -> list[PriceSeries]:
     if note:
         print(note)
     pairs = split_sources(source, settings["COLUMN"])
-    series = [load_prices(s, c, max_missing_frac=settings["MAX_MISSING_FRAC"]) for s, c in pairs]
+    series = [
+        screen_prices(
+            load_prices(
+                s,
+                c,
+                max_missing_frac=settings["MAX_MISSING_FRAC"],
+                date_format=settings["DATE_FORMAT"],
+            ),
+            settings["OUTLIERS"],
+        )
+        for s, c in pairs
+    ]
     if len({c for _, c in pairs}) > 1:  # several columns of one file: name them by column
         for s in series:
             s.name = s.column

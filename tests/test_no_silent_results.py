@@ -7,7 +7,9 @@ one ``error:`` line naming the setting or the file, or the warning listing the r
 
 from __future__ import annotations
 
+import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ import pytest
 
 import generate
 import train
+from data.quality import screen_prices
+from data.readers import load_prices
 from tests.conftest import tiny_settings
 from utils import checkpoint as ckpt
 
@@ -166,3 +170,166 @@ def test_multi_asset_resume_matches_series_by_name(tmp_path: Path, capsys) -> No
     assert train.main(resume) == EXIT_USER_ERROR
     line = error_line(capsys)
     assert "new: a_wild" in line and "missing: wild" in line
+
+
+# ------------------------------------------------------------ dates and number formats
+
+
+def daily_prices(n: int = 400, seed: int = 0) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Business days from 2020-01-01 and prices with a daily log-return std of 0.0128."""
+    rng = np.random.default_rng(seed)
+    return pd.bdate_range("2020-01-01", periods=n), 100 * np.exp(
+        np.cumsum(rng.normal(0.0, 0.0128, n))
+    )
+
+
+def trained_returns(tmp_path: Path, data: Path, *extra: str, run: str = "") -> np.ndarray:
+    """Train one step on ``data``; return the training returns the checkpoint keeps."""
+    run = run or data.stem
+    flags = [*tiny_settings(tmp_path / "runs", MAX_STEPS=1), "--data", str(data), *extra]
+    assert train.main([*flags, "--run-name", run]) == 0
+    step = ckpt.list_checkpoints(tmp_path / "runs" / run)[-1]
+    return np.load(step / "real_returns.npy")
+
+
+def test_european_dates_are_read_day_first(tmp_path: Path) -> None:
+    days, prices = daily_prices()
+    path = tmp_path / "eu.csv"
+    pd.DataFrame({"Date": days.strftime("%d/%m/%Y"), "Close": prices}).to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read month first, the rows came out "unsorted"
+        returns = trained_returns(tmp_path, path)
+    expected = np.diff(np.log(prices))[: len(returns)]
+    np.testing.assert_allclose(returns, expected, rtol=1e-9)  # 0.0513 std when read month first
+
+
+def test_dates_that_cannot_be_told_apart_ask_for_date_format(tmp_path: Path, capsys) -> None:
+    # Monthly closes on the 1st: 01/02/1990 is in time order read either way.
+    months = pd.date_range("1990-01-01", periods=400, freq="MS")
+    prices = daily_prices()[1]
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame({"Date": months.strftime("%d/%m/%Y"), "Close": prices}).to_csv(path, index=False)
+    flags = [*tiny_settings(tmp_path / "runs", MAX_STEPS=1), "--data", str(path)]
+    assert train.main(flags) == EXIT_USER_ERROR
+    line = error_line(capsys)
+    assert "monthly.csv" in line and "'Date'" in line and "DATE_FORMAT" in line
+    assert "'dayfirst'" in line and "'monthfirst'" in line
+    returns = trained_returns(tmp_path, path, "--set", "DATE_FORMAT=dayfirst", run="m")
+    np.testing.assert_allclose(returns, np.diff(np.log(prices))[: len(returns)], rtol=1e-9)
+
+
+def test_a_file_mixing_date_orders_is_refused(tmp_path: Path, capsys) -> None:
+    days, prices = daily_prices(60)
+    text = list(days.strftime("%d/%m/%Y"))
+    text[40:] = days[40:].strftime("%m/%d/%Y")  # 02/13/2020 after 12/02/2020
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"Date": text, "Close": prices}).to_csv(path, index=False)
+    assert train.main([*tiny_settings(tmp_path, MAX_STEPS=1), "--data", str(path)]) == 2
+    line = error_line(capsys)
+    assert "day first" in line and "month first" in line and "mixed.csv" in line
+
+
+def test_unix_timestamps_in_seconds_and_milliseconds_are_times(tmp_path: Path) -> None:
+    days, prices = daily_prices()
+    seconds = (days - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
+    shuffled = np.random.default_rng(1).permutation(len(days))  # an export in any order
+    for name, stamps in (("s", seconds), ("ms", seconds * 1000)):
+        path = tmp_path / f"crypto_{name}.csv"
+        frame = pd.DataFrame({"timestamp": np.asarray(stamps), "close": prices})
+        frame.iloc[shuffled].to_csv(path, index=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            returns = trained_returns(tmp_path, path)
+        # Read as times, the rows are put back in time order (with the usual warning).
+        np.testing.assert_allclose(returns, np.diff(np.log(prices))[: len(returns)], rtol=1e-9)
+        assert any("sorted them by time" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    ("sep", "cell"),
+    [(";", lambda p: f"{p:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")),
+     (",", lambda p: f"{p:,.2f}")],
+    ids=["decimal-comma", "thousands-comma"],
+)  # fmt: skip
+def test_prices_with_separators_are_read(tmp_path: Path, sep: str, cell) -> None:
+    days, prices = daily_prices()
+    prices = np.round(prices * 20, 2)  # above 1000: "1.999,84" / "1,999.84"
+    path = tmp_path / "separators.csv"
+    cells = [cell(p) for p in prices]
+    pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": cells}).to_csv(
+        path, index=False, sep=sep
+    )
+    returns = trained_returns(tmp_path, path)
+    np.testing.assert_allclose(returns, np.diff(np.log(prices))[: len(returns)], rtol=1e-9)
+
+
+def test_an_excel_workbook_is_asked_to_be_saved_as_csv(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "prices.xlsx"
+    with zipfile.ZipFile(path, "w") as book:  # what any .xlsx holds
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    assert train.main([*tiny_settings(tmp_path, MAX_STEPS=1), "--data", str(path)]) == 2
+    line = error_line(capsys)
+    assert "Excel workbook" in line and "CSV" in line and "unpack" not in line
+
+
+# ---------------------------------------------------------------- outliers and gaps
+
+
+def test_a_halving_is_listed_and_can_be_dropped_or_stop_the_run(tmp_path: Path, capsys) -> None:
+    days, prices = daily_prices()
+    prices[250:] *= 0.31  # an unadjusted split: a -69% day
+    path = tmp_path / "split.csv"
+    pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": prices}).to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = trained_returns(tmp_path, path)
+    listed = [str(w.message) for w in caught if "robust scales" in str(w.message)]
+    assert len(listed) == 1 and re.search(r"2020-12-16 00:00:00 \(-6\d\.\d%", listed[0]), listed
+    assert kept.min() < -1.0  # "warn" keeps the return
+
+    dropped = trained_returns(tmp_path, path, "--set", "OUTLIERS=drop", run="d")
+    assert dropped.min() > -0.1 and len(kept) - 1 <= len(dropped) <= len(kept)
+
+    flags = [*tiny_settings(tmp_path / "e", MAX_STEPS=1), "--data", str(path)]
+    capsys.readouterr()
+    assert train.main([*flags, "--set", "OUTLIERS=error"]) == EXIT_USER_ERROR
+    line = error_line(capsys)
+    assert "2020-12-16" in line and "OUTLIERS" in line
+
+
+def fx_minutes(start: str, end: str) -> pd.DatetimeIndex:
+    """Minute bars of a currency pair: Sunday 17:00 to Friday 17:00 (New York time)."""
+    stamps = pd.date_range(start, end, freq="min", inclusive="left")
+    day, hour = stamps.day_of_week, stamps.hour
+    closed = (day == 5) | ((day == 4) & (hour >= 17)) | ((day == 6) & (hour < 17))
+    return stamps[~closed]
+
+
+def test_a_two_day_hole_in_minute_bars_is_listed_but_weekends_are_not(
+    tmp_path: Path, capsys
+) -> None:
+    stamps = fx_minutes("2024-01-07 17:00", "2024-02-02 17:00")
+    hole = (stamps >= "2024-01-16 09:00") & (stamps < "2024-01-18 09:00")
+    rng = np.random.default_rng(0)
+    for name, kept in (("whole", stamps), ("holed", stamps[~hole])):
+        prices = 1.1 * np.exp(np.cumsum(rng.normal(0, 2e-4, len(kept))))
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"Date": kept.strftime("%Y-%m-%d %H:%M"), "Close": prices}).to_csv(
+            path, index=False
+        )
+        flags = [*tiny_settings(tmp_path / name, MAX_STEPS=1, STRIDE=64, OUTLIERS="error")]
+        status = train.main([*flags, "--data", str(path)])
+        if name == "whole":  # three weekends and nights: nothing to list
+            assert status == 0, capsys.readouterr().err
+            capsys.readouterr()
+        else:
+            assert status == EXIT_USER_ERROR
+            line = error_line(capsys)
+            assert "1 gap(s)" in line and "2024-01-16 08:59:00 -> 2024-01-18 09:00:00" in line
+
+
+@pytest.mark.parametrize("name", ["sp500", "nasdaq", "wti"])
+def test_the_built_in_series_have_nothing_to_list(name: str) -> None:
+    series = load_prices(name)
+    assert screen_prices(series, "error") is series

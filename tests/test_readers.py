@@ -59,10 +59,10 @@ def test_close_is_case_insensitive_and_other_column_by_name(tmp_path):
 
 
 def test_single_numeric_column_needs_no_setting(tmp_path):
-    with_header = write(tmp_path, "a.csv", "when,price\n01/02/2020,3\n01/03/2020,4\n")
+    with_header = write(tmp_path, "a.csv", "when,price\n01/12/2020,3\n01/13/2020,4\n")
     series = load_quietly(with_header)
     assert series.column == "price"
-    assert series.timestamps[0] == pd.Timestamp("2020-01-02")  # parsed though not named Date
+    assert series.timestamps[0] == pd.Timestamp("2020-01-12")  # parsed though not named Date
     headerless = write(tmp_path, "b.csv", "3.5\n4\n4.25\n")
     np.testing.assert_array_equal(load_quietly(headerless, column=None).values, [3.5, 4, 4.25])
 
