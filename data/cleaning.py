@@ -9,7 +9,9 @@ the same messages:
 - NaN or Inf -> error (a computed value gone wrong, not a missing one);
 - missing cells ('', '.', 'NA', ...) -> dropped with a warning, or an error when
   more than ``max_missing_frac`` of the rows are missing;
-- unparseable times -> error; unsorted times -> sorted with a warning;
+- unparseable times -> error (numeric dates such as 03/04/2020 are read in the one
+  order :mod:`data.dates` decided for the whole column); unsorted times -> sorted
+  with a warning;
   duplicate times -> the last row of each kept, with a warning;
 - non-positive prices -> error (log returns are impossible);
 - fewer than two prices or a constant series -> error.

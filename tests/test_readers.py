@@ -338,3 +338,31 @@ def test_long_messy_csv_is_read_in_chunks_with_the_usual_warnings(tmp_path, monk
     ), messages
     assert any("rows are not in time order; sorted them" in m for m in messages)
     assert any("1 rows share their time with a later row" in m for m in messages)
+
+
+def test_day_first_dates_are_told_from_a_later_chunk_and_read_in_chunks(tmp_path, monkeypatch):
+    """The order of numeric dates is decided on the whole column, not on its first rows.
+
+    Hourly bars from 2021-01-01 00:00 show no day above 12 in their first 288 rows; at
+    chunks of 64 rows the day-first reading is only told in the fifth chunk, and every
+    chunk is then read with it, with no whole-file fallback.
+    """
+    import data.chunked as chunked
+    import data.readers as readers
+
+    stamps = pd.date_range("2021-01-01", periods=1000, freq="h")
+    rows = [f"{t:%d/%m/%Y %H:%M},{100 + i % 17}" for i, t in enumerate(stamps)]
+    path = write(tmp_path, "hourly.csv", "Date,Close\n" + "\n".join(rows) + "\n")
+
+    def whole(*args, **kwargs):
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(readers, "_read_whole_csv", whole)
+    series = load_quietly(path)
+    assert (series.timestamps == stamps).all()
+    # A day-first row read month first would be refused with its line, never swapped.
+    rows[400] = f"{stamps[400]:%m/%d/%Y %H:%M},100"  # 01/17/2021
+    path.write_text("Date,Close\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ScalodiffError, match=r"01/17/2021 16:00.* line 402 .*read day first"):
+        load_prices(path)
