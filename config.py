@@ -28,6 +28,7 @@ SCALES = None  # number of wavelet scales (log-spaced); the image gets one more 
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their volatility level: "fitted" (drawn from the training windows' levels) or "model" (the generated row)
 LOCAL_VOL_WINDOW = None  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off; None: the preset's (cpu 21, when WINDOW_SIZE >= 84; gpu and seed off). Takes an image row
+EDGE_MARGIN = None  # with VOLATILITY_ROW, returns generated beyond each end of a window and dropped, so that no output return comes from an image border (which the UNet generates damped); the model works on WINDOW_SIZE + 2 * EDGE_MARGIN returns; 0: off; None: the preset's (cpu and gpu 16, at most WINDOW_SIZE // 16; seed 0)
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse

@@ -264,8 +264,10 @@ def generate(argv: list[str] | None = None) -> int:
     if plot is not None:
         transform = transform_from_json(loaded["transform"])
         normalizer = ReturnNormalizer.from_json(normalizer_json)
+        # Real scalograms for the figure are cut at the transform's own length (margins included).
+        shown = windows_view(real, transform.window_size, transform.window_size)[:4]
         real_z = torch.from_numpy(
-            np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64)
+            np.ascontiguousarray(normalizer.transform(shown), dtype=np.float64)
         )
         plot_generation(
             plot, real_windows, returns, transform.forward(real_z).float(), images,

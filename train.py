@@ -39,7 +39,7 @@ from data.conditional import prepare_conditional, several_series
 from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import check_length, windows_view
+from data.windows import check_length, model_window, windows_view
 from models.conditioning import training_labels
 from models.diffusion import EMA, build_noise_scheduler, build_unet
 from transforms.volatility import VolatilityScalogram, transform_from_json
@@ -141,7 +141,7 @@ def prepare_data(
     )
     prices = screen_prices(prices, settings["OUTLIERS"])
     returns = log_returns(prices.values)
-    check_length(len(returns), settings["WINDOW_SIZE"], prices.source, settings["TRAIN_FRAC"])
+    check_length(len(returns), model_window(settings), prices.source, settings["TRAIN_FRAC"])
     train, _held_out = split_by_time(returns, settings["TRAIN_FRAC"])
     if normalizer_json is None:
         normalizer = ReturnNormalizer(power=settings["RETURN_POWER"], clip=settings["RETURN_CLIP"])
@@ -149,7 +149,7 @@ def prepare_data(
     else:
         normalizer = ReturnNormalizer.from_json(normalizer_json)
     z = np.ascontiguousarray(normalizer.transform(train), dtype=np.float32)
-    windows = windows_view(z, settings["WINDOW_SIZE"], settings["STRIDE"])
+    windows = windows_view(z, model_window(settings), settings["STRIDE"])
     return {
         "prices": prices,
         "source": prices.source,
@@ -167,7 +167,7 @@ def make_transform(
     if saved is not None:
         return transform_from_json(saved)
     transform = Scalogram(
-        window_size=settings["WINDOW_SIZE"],
+        window_size=model_window(settings),
         n_scales=settings["SCALES"],
         wavelet=settings["WAVELET"],
         mode=settings["TRANSFORM_MODE"],
@@ -183,7 +183,9 @@ def make_transform(
             "to the window's RMS, which the volatility row carries"
         )
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform, settings["LOCAL_VOL_WINDOW"]).fit(fit_windows)
+        return VolatilityScalogram(
+            transform, settings["LOCAL_VOL_WINDOW"], settings["EDGE_MARGIN"]
+        ).fit(fit_windows)
     return transform.fit(fit_windows)
 
 

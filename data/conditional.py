@@ -21,7 +21,7 @@ from data.labels import Conditioning, fit_conditioning, periods_per_year, window
 from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import check_length, windows_view
+from data.windows import check_length, model_window, windows_view
 from utils.checkpoint import MAX_REAL_RETURNS
 from utils.errors import ScalodiffError
 from utils.settings import data_source
@@ -195,7 +195,7 @@ def prepare_conditional(
             f"CONDITION='asset' needs several series, got only {names}; list them: "
             "--data sp500,nasdaq, a folder of price files, or --column a,b"
         )
-    window, stride, frac = settings["WINDOW_SIZE"], settings["STRIDE"], settings["TRAIN_FRAC"]
+    window, stride, frac = model_window(settings), settings["STRIDE"], settings["TRAIN_FRAC"]
     parts = []
     for k, s in enumerate(series):
         returns = log_returns(s.values)
@@ -220,7 +220,10 @@ def prepare_conditional(
     else:
         train = parts[0]["train"]
         periods = periods_per_year(series[0].timestamps)
-        measure = window_measure(kind, train, window, stride, periods)
+        # Measured on the part of each window that generation keeps (the margins are dropped).
+        margin, n_windows = settings.get("EDGE_MARGIN") or 0, len(parts[0]["windows"])
+        measure = window_measure(kind, train[margin:], settings["WINDOW_SIZE"], stride, periods)
+        measure = measure[:n_windows]
         spec = saved or fit_conditioning(
             kind, measure, settings.get("CONDITION_QUANTILES"), periods, settings["CONDITION_DROP"]
         )

@@ -8,6 +8,8 @@ would be 10 GB if materialized). Everything here is a view over the single
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
@@ -45,6 +47,17 @@ def n_windows(n: int, window_size: int, stride: int = 1) -> int:
     """
     _check_sizes(window_size, stride)
     return 0 if n < window_size else (n - window_size) // stride + 1
+
+
+def model_window(settings: dict[str, Any]) -> int:
+    """Returns per training window: WINDOW_SIZE plus EDGE_MARGIN at each end.
+
+    The transform drops the margins again, so generated paths have WINDOW_SIZE returns.
+
+    >>> model_window({"WINDOW_SIZE": 256, "EDGE_MARGIN": 16})
+    288
+    """
+    return int(settings["WINDOW_SIZE"]) + 2 * int(settings.get("EDGE_MARGIN") or 0)
 
 
 def check_length(n_returns: int, window_size: int, source: str, train_frac: float = 1.0) -> None:

@@ -45,7 +45,7 @@ def check_image_size(height: int, width: int, levels: int) -> None:
         raise ScalodiffError(
             f"image of {height} x {width} cannot pass a UNet with {levels} levels: both sides must be "
             f"multiples of {factor}. Use an image height of {near(height)} rows (the height is SCALES "
-            f"plus one row each for the mean, VOLATILITY_ROW and LOCAL_VOL_WINDOW when on) and a width of {near(width)} (WINDOW_SIZE or IMAGE_SIZE), or fewer "
+            f"plus one row each for the mean, VOLATILITY_ROW and LOCAL_VOL_WINDOW when on) and a width of {near(width)} (WINDOW_SIZE + 2 EDGE_MARGIN, or IMAGE_SIZE), or fewer "
             "BLOCK_OUT_CHANNELS levels"
         )
 

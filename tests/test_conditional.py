@@ -24,7 +24,7 @@ from data.labels import (
 )
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import windows_view
+from data.windows import model_window, windows_view
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import denoise, make_sampler, sample
 from utils import checkpoint as ckpt
@@ -150,9 +150,11 @@ def test_train_vol_regime_generate_each_class_resume_and_benchmark(
     assert train.main([*flags, "--run-name", "r"]) == 0
     step = ckpt.list_checkpoints(tmp_path / "r")[-1]
     spec = Conditioning.from_json(json.loads((step / "conditioning.json").read_text()))
-    # The edges are the terciles of the training windows' annualized realized vol.
+    # The edges are the terciles of the training windows' annualized realized vol, measured
+    # on the part generation keeps: windows of 32 + 2 x 2 (the preset's margin) without margins.
     train_r, _ = split_by_time(log_returns(load_prices("sp500").values), 0.8)
-    measure = window_measure("vol-regime", train_r, 32, 4, 252)
+    n_windows = (len(train_r) - 36) // 4 + 1
+    measure = window_measure("vol-regime", train_r[2:], 32, 4, 252)[:n_windows]
     np.testing.assert_allclose(spec.edges, np.quantile(measure, [1 / 3, 2 / 3]), rtol=1e-12)
     assert spec.periods_per_year == 252 and 0.05 < spec.edges[0] < spec.edges[1] < 0.5
     unet_config = json.loads((step / "unet" / "config.json").read_text())
@@ -252,7 +254,8 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     np.testing.assert_array_equal(series, data["labels"])
     for i, (w, k) in enumerate(zip(everything, series, strict=True)):
         start = (i - windows.offsets[k]) * 3
-        np.testing.assert_array_equal(w, z[k][start : start + 16])  # one piece of one series
+        size = model_window(settings)  # the preset's margins included
+        np.testing.assert_array_equal(w, z[k][start : start + size])  # one piece of one series
     real = data["train_returns"]
     for k, prices in enumerate((a, b)):
         part = real[spec.assets[k]["real_start"] : spec.assets[k]["real_stop"]]

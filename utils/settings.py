@@ -40,6 +40,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "VOLATILITY_ROW": (_BOOL, True),
     "VOL_LEVEL": (_STR, True),
     "LOCAL_VOL_WINDOW": (_INT, True),
+    "EDGE_MARGIN": (_INT, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -187,6 +188,10 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(
             f"setting LOCAL_VOL_WINDOW must be 0 (off) or an odd number of returns >= 3, e.g. 21; got {value}"
         )
+    if name == "EDGE_MARGIN" and value < 0:
+        raise ScalodiffError(
+            f"setting EDGE_MARGIN must be 0 (off) or a number of returns, e.g. 16; got {value}"
+        )
     if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
         raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
     return value
@@ -322,6 +327,15 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # The preset's local row needs the volatility row, and a window long enough for
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
+    if settings.get("EDGE_MARGIN") is None:
+        # The margin is cut by the volatility transform; short windows get a narrower one.
+        cap = resolved["WINDOW_SIZE"] // 16 if resolved["VOLATILITY_ROW"] else 0
+        resolved["EDGE_MARGIN"] = min(resolved["EDGE_MARGIN"], cap)
+    if resolved["EDGE_MARGIN"] and not resolved["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            "setting EDGE_MARGIN needs VOLATILITY_ROW = True (the volatility transform drops the "
+            "margin); set EDGE_MARGIN = 0 or VOLATILITY_ROW = True"
+        )
     check_combinations(settings, resolved)
     return resolved
 
