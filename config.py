@@ -16,6 +16,8 @@ WINDOW_SIZE = 256  # returns per training window = length of generated paths
 STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
 TRAIN_FRAC = 0.8  # in (0, 1]: the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
 MAX_MISSING_FRAC = 0.01  # in [0, 1): missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
+DATE_FORMAT = None  # dates like 03/04/2020: None detects day or month first from the whole column (a day above 12, else the order of the rows) and refuses when it cannot tell; "dayfirst", "monthfirst", or a strftime format such as "%d.%m.%Y %H:%M"
+OUTLIERS = "warn"  # returns beyond 25 robust scales (more in series longer than 5000 returns: a split, a bad tick) and gaps far longer than the series' trading calendar explains: "warn" lists them and keeps them, "drop" removes those returns, "error" stops
 RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; None: the preset's (cpu 1.0: its local volatility row handles the tails; gpu and seed 1.5)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
@@ -49,7 +51,7 @@ MAX_MINUTES = None  # wall-clock budget in minutes; None: no limit
 LR = None  # peak AdamW learning rate
 WARMUP_STEPS = 200  # linear learning-rate warmup, then cosine decay to 10% of LR
 WEIGHT_DECAY = 0.01  # AdamW weight decay
-GRAD_CLIP = 1.0  # clip the gradient norm at this value (positive)
+GRAD_CLIP = 1.0  # clip the gradient norm at this value (positive); None: no clipping
 EMA_DECAY = 0.999  # in [0, 1): EMA of the weights used for sampling (warmed up: early steps average less)
 CHECKPOINT_EVERY = 500  # save a checkpoint every N optimizer steps (and always at the end)
 KEEP_CHECKPOINTS = 2  # keep the newest N checkpoints of a run

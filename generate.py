@@ -42,9 +42,12 @@ from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.device import resolve_device
 from utils.errors import ScalodiffError, run_script
-from utils.paths_io import paths_frame, write_paths
+from utils.paths_io import check_output_format, paths_frame, write_paths
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, config_defaults
+
+# Figure formats matplotlib writes without extra packages.
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def build_parser() -> SettingsParser:
@@ -144,6 +147,7 @@ def generate(argv: list[str] | None = None) -> int:
     plan = gen.plan(options)
     out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{plan.name}.csv"
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(out, plot)
     for target in (out, plot):
         if target is not None and target.exists() and not args.overwrite:
             raise ScalodiffError(
@@ -329,6 +333,7 @@ class Generator:
         if asset is not None:  # a multi-asset model: this series' returns, price and normalizer
             real = real[asset["real_start"] : asset["real_stop"]]
             last_price, normalizer_json = asset["last_train_price"], asset["normalizer"]
+        check_vol_level(options.vol_level, run)
         vol_level = level_source(options.vol_level or run.get("VOL_LEVEL"), request)
         if not run.get("VOLATILITY_ROW"):
             vol_level = "model"  # no level row: the paths' levels come from the image alone
@@ -449,6 +454,26 @@ def level_source(vol_level: str | None, request: Request | None) -> str:
     if request is not None and request.label is not None:
         return "model"
     return vol_level or "model"
+
+
+def check_outputs(out: Path, plot: Path | None) -> None:
+    """Refuse output names that cannot be written, before any sampling time is spent."""
+    check_output_format(out)
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise ScalodiffError(
+            f"--plot {plot}: unknown figure format {plot.suffix or '(no suffix)'!r}; use a file "
+            f"name ending in one of {', '.join(PLOT_FORMATS)}, or --no-plot"
+        )
+
+
+def check_vol_level(asked: str | None, run: dict[str, Any]) -> None:
+    """A fitted volatility level needs the level row; without it the request would be ignored."""
+    if asked == "fitted" and not run.get("VOLATILITY_ROW"):
+        raise ScalodiffError(
+            "VOL_LEVEL (--vol-level) 'fitted': this checkpoint was trained without the volatility "
+            "level row (VOLATILITY_ROW False), so there is no level to draw; drop --vol-level, "
+            "or train with --set VOLATILITY_ROW=True"
+        )
 
 
 def checkpoint_conditioning(loaded: dict[str, Any]) -> Conditioning | None:

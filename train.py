@@ -206,7 +206,9 @@ def fit(
                 with accel.accumulate(model), accel.autocast():
                     loss = diffusion_loss(model, noisy, t, target, labels)
                     accel.backward(loss)
-                    if accel.sync_gradients:
+                    if (
+                        accel.sync_gradients and settings["GRAD_CLIP"] is not None
+                    ):  # None: no clipping
                         accel.clip_grad_norm_(model.parameters(), settings["GRAD_CLIP"])
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)

@@ -224,7 +224,8 @@ class Step:
 
     def __call__(self, size: int) -> float:
         loss = self.forward_backward(self.model, *self.batch(size))
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), self.settings["GRAD_CLIP"])
+        if self.settings["GRAD_CLIP"] is not None:  # None: no clipping
+            torch.nn.utils.clip_grad_norm_(self.unet.parameters(), self.settings["GRAD_CLIP"])
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.unet)

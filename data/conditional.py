@@ -34,6 +34,33 @@ def check_series_count(kind: str | None, series: list[PriceSeries]) -> None:
         )
 
 
+def in_saved_order(series: list[PriceSeries], assets: list[dict[str, Any]]) -> list[PriceSeries]:
+    """The series of a resumed multi-asset run, in the order of its saved assets.
+
+    A series is matched to its saved normalizer and class by name: files added to a
+    folder or listed in another order would otherwise give one series another's scale.
+    """
+    by_name = {s.name: s for s in series}
+    saved = [a["name"] for a in assets]
+    new = [n for n in by_name if n not in saved]
+    missing = [n for n in saved if n not in by_name]
+    if new or missing:
+        change = "; ".join(
+            part
+            for part in (
+                f"new: {', '.join(new)}" if new else "",
+                f"missing: {', '.join(missing)}" if missing else "",
+            )
+            if part
+        )
+        raise ScalodiffError(
+            f"--resume: the run was trained on the series {', '.join(saved)}, but CSV_PATH now "
+            f"gives {', '.join(by_name)} ({change}); a resumed model keeps its series. Restore "
+            "those files, or start a new run"
+        )
+    return [by_name[n] for n in saved]
+
+
 def label_windows(
     kind: str,
     series: list[PriceSeries],

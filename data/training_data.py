@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from data.cleaning import PriceSeries
-from data.conditional import check_series_count, label_windows
+from data.conditional import check_series_count, in_saved_order, label_windows
 from data.labels import Conditioning
+from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
 from data.windows import StackedWindows, check_length, model_window, windows_view
@@ -107,7 +108,18 @@ def split_sources(source: str, column: str | None) -> list[tuple[str, str | None
 def load_series(source: str, settings: dict[str, Any]) -> list[PriceSeries]:
     """Every series ``source`` and COLUMN name, cleaned; names are unique (file stems or columns)."""
     pairs = split_sources(source, settings["COLUMN"])
-    series = [load_prices(s, c, max_missing_frac=settings["MAX_MISSING_FRAC"]) for s, c in pairs]
+    series = [
+        screen_prices(
+            load_prices(
+                s,
+                c,
+                max_missing_frac=settings["MAX_MISSING_FRAC"],
+                date_format=settings["DATE_FORMAT"],
+            ),
+            settings["OUTLIERS"],
+        )
+        for s, c in pairs
+    ]
     if len({c for _, c in pairs}) > 1:  # several columns of one file: name them by column
         for s in series:
             s.name = s.column
@@ -137,6 +149,8 @@ def prepare_training_data(
     kind = settings.get("CONDITION")
     check_series_count(kind, series)
     saved = Conditioning.from_json(saved_conditioning) if saved_conditioning else None
+    if saved is not None and saved.assets:
+        series = in_saved_order(series, saved.assets)
     parts = []
     for k, s in enumerate(series):
         if saved is not None and saved.assets:

@@ -248,7 +248,8 @@ def _train(
             loss = diffusion_loss(model, noisy, t, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), s["GRAD_CLIP"])
+        if s["GRAD_CLIP"] is not None:  # None: no clipping
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s["GRAD_CLIP"])
         optimizer.step()
         ema.update(model)
         value = loss.detach().item()

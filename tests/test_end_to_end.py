@@ -196,7 +196,7 @@ def test_local_volatility_row_trains_and_generates(tmp_path: Path, tiny, capsys)
         )
         == 2
     )
-    assert "LOCAL_VOL_WINDOW needs VOLATILITY_ROW" in capsys.readouterr().err
+    assert "needs VOLATILITY_ROW = True" in capsys.readouterr().err
 
 
 def test_edge_margin_trains_wider_windows_and_writes_window_size_paths(

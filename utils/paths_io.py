@@ -83,6 +83,20 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+def check_output_format(path: str | os.PathLike) -> str:
+    """The format ``path``'s suffix asks for (``.csv``, ``.parquet`` or ``.npy``).
+
+    Generators call it before sampling, so a file name they cannot write stops
+    them in a second rather than after minutes of work.
+
+    Raises
+    ------
+    ScalodiffError
+        For any other suffix, naming the formats there are.
+    """
+    return _suffix(Path(path))
+
+
 def write_paths(
     path: str | os.PathLike,
     log_returns: np.ndarray,
