@@ -206,7 +206,7 @@ def _training_part(
     """One series' training returns, normalizer, windows and last training price."""
     window, frac = model_window(settings), settings["TRAIN_FRAC"]
     returns = log_returns(series.values)
-    check_length(len(returns), window, series.source, frac)
+    check_length(len(returns), window, series.source, frac, settings.get("EDGE_MARGIN") or 0)
     train, _held_out = split_by_time(returns, frac)
     if saved_normalizer is not None:
         normalizer = ReturnNormalizer.from_json(saved_normalizer)

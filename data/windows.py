@@ -58,7 +58,9 @@ def model_window(settings: dict[str, Any]) -> int:
     return int(settings["WINDOW_SIZE"]) + 2 * int(settings.get("EDGE_MARGIN") or 0)
 
 
-def check_length(n_returns: int, window_size: int, source: str, train_frac: float = 1.0) -> None:
+def check_length(
+    n_returns: int, window_size: int, source: str, train_frac: float = 1.0, margin: int = 0
+) -> None:
     """Refuse a series with fewer returns than one window.
 
     Parameters
@@ -66,12 +68,14 @@ def check_length(n_returns: int, window_size: int, source: str, train_frac: floa
     n_returns : int
         Returns available (for training, if checking the training part).
     window_size : int
-        The WINDOW_SIZE setting.
+        Returns per training window: WINDOW_SIZE plus both margins.
     source : str
         The file or dataset, for the message.
     train_frac : float, default 1.0
         The share of ``n_returns`` that trains (as :func:`data.returns.split_by_time`
         rounds it); the prices asked for then include the held-out part.
+    margin : int, default 0
+        EDGE_MARGIN, named in the message when it lengthens the window.
 
     Raises
     ------
@@ -79,6 +83,9 @@ def check_length(n_returns: int, window_size: int, source: str, train_frac: floa
         Naming the source, the number of rows it has and how many are needed.
     """
     _check_sizes(window_size, 1)
+    size = f"WINDOW_SIZE={window_size - 2 * margin}" + (
+        f" + 2 x EDGE_MARGIN={margin}" if margin else ""
+    )
     n_train = round(n_returns * train_frac)
     if n_train < window_size:
         needed = window_size
@@ -87,12 +94,12 @@ def check_length(n_returns: int, window_size: int, source: str, train_frac: floa
         if train_frac == 1.0:
             raise ScalodiffError(
                 f"{source}: {n_returns} returns (from {n_returns + 1} prices) are fewer than "
-                f"WINDOW_SIZE={window_size}; at least {window_size + 1} prices are needed for one "
+                f"{size}; at least {window_size + 1} prices are needed for one "
                 "window (more for a test split). Use a longer series or a smaller WINDOW_SIZE."
             )
         raise ScalodiffError(
             f"{source}: {n_returns + 1} prices give {n_returns} returns and TRAIN_FRAC={train_frac} "
-            f"trains on the first {n_train}, fewer than WINDOW_SIZE={window_size}; at least "
+            f"trains on the first {n_train}, fewer than {size}; at least "
             f"{needed + 1} prices are needed for one training window. Use a longer series, a "
             "smaller WINDOW_SIZE or a larger TRAIN_FRAC."
         )

@@ -234,14 +234,16 @@ def test_constant_series(tmp_path: Path, flags, capsys) -> None:
 
 
 def test_fewer_rows_than_one_window_says_how_many_are_needed(tmp_path: Path, flags, capsys) -> None:
-    # WINDOW_SIZE=32 and TRAIN_FRAC=0.8: 41 prices give 40 returns, of which 32 train.
+    # WINDOW_SIZE=32 plus the preset's margin of 2 at each end and TRAIN_FRAC=0.8: 46 prices
+    # give 45 returns, of which 36 train.
     short, _, _ = price_csv(tmp_path / "short.csv", n=40)
     line = fails(train.main, [*flags, "--data", str(short)], capsys)
-    assert "short.csv" in line and "40 prices" in line and "WINDOW_SIZE=32" in line
-    assert "at least 41 prices are needed" in line
-    # The number is right: 41 prices pass this check, and stop at the next one (one window is
+    assert "short.csv" in line and "40 prices" in line
+    assert "WINDOW_SIZE=32 + 2 x EDGE_MARGIN=2" in line
+    assert "at least 46 prices are needed" in line
+    # The number is right: 46 prices pass this check, and stop at the next one (one window is
     # fewer than a batch of 8), which names the file and the settings to change too.
-    enough, _, _ = price_csv(tmp_path / "enough.csv", n=41)
+    enough, _, _ = price_csv(tmp_path / "enough.csv", n=46)
     line = fails(train.main, [*flags, "--data", str(enough)], capsys)
     assert "enough.csv" in line and "1 training windows are fewer than one step's 8" in line
     assert "BATCH_SIZE" in line
@@ -389,7 +391,7 @@ INDIVISIBLE = ["--set", "SCALES=8", "--set", "BLOCK_OUT_CHANNELS=(8,16,16)"]
     [
         (
             INDIVISIBLE,
-            r"image of (9|10) x 32 cannot pass a UNet with 3 levels: both sides must be "
+            r"image of (9|10) x 36 cannot pass a UNet with 3 levels: both sides must be "
             r"multiples of 4\. Use an image height of 8 or 12 rows",
         ),
         (
