@@ -39,7 +39,9 @@ def write_prices(path: Path, seed: int = 0, n: int = 400) -> Path:
 def flags(root: Path, **extra: object) -> list[str]:
     # Warmup longer than the run: the learning rate follows the step alone, so a run whose
     # EPOCHS is raised on resume can match one that had the larger EPOCHS from the start.
-    values = {"WARMUP_STEPS": 1000, "MAX_MINUTES": None, "MIXED_PRECISION": "no", **extra}
+    # No edge margin, so that the windows are exactly the 72 counted above.
+    values = {"WARMUP_STEPS": 1000, "MAX_MINUTES": None, "MIXED_PRECISION": "no",
+              "EDGE_MARGIN": 0, **extra}  # fmt: skip
     return tiny_settings(root, **values)
 
 
