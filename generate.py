@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
-from evaluation.metrics import format_summary, quick_summary
+from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
@@ -255,7 +255,7 @@ def generate(argv: list[str] | None = None) -> int:
     )
     if spec is not None and request.label is not None and spec.kind != "asset":
         real_windows = compare_with_class(spec, request, real_windows, returns)
-    print(format_summary(quick_summary(real_windows, returns)))
+    print(format_realism(realism_summary(real_windows, returns, loaded["untrained_reference"])))
     if plot is not None:
         transform = transform_from_json(loaded["transform"])
         normalizer = ReturnNormalizer.from_json(normalizer_json)
