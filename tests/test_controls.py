@@ -111,7 +111,7 @@ def test_summary_sees_clustering_and_shape():
     assert b["synth"] == pytest.approx(bad["iid_acf_abs20_dist"], rel=0.3)
     assert g["ci"][0] <= g["synth"] <= g["ci"][1]
     # Shuffling keeps each window's returns: the kurtosis of r / window RMS stays.
-    assert b["figures"]["kurtosis_std"]["synth"] == pytest.approx(
+    assert bad["figures"]["kurtosis_std"]["synth"] == pytest.approx(
         good["figures"]["kurtosis_std"]["synth"], rel=1e-9
     )
     text = format_realism(good)
