@@ -90,7 +90,8 @@ def build_parser() -> SettingsParser:
         "--controls",
         action="store_true",
         help="add the negative controls (untrained, levels-only, shuffled) built from "
-        "--checkpoint, as many paths as the largest --synthetic file",
+        "--checkpoint, as many paths as the largest --synthetic file, sampled as generate.py "
+        "samples (SAMPLER, SAMPLING_STEPS, VOL_LEVEL from --set or the checkpoint)",
     )
     p.add_setting("--seed", "SEED", "seed of the controls' paths", type=int)
     p.add_argument(
@@ -196,20 +197,21 @@ def check_same_training_data(step_dir: Path, train: np.ndarray, source: str) -> 
         )
 
 
-def build_controls(step_dir: Path, n: int, seed: int) -> dict[str, np.ndarray]:
-    """The negative controls of a checkpoint, with its sampler and level source."""
+def build_controls(step_dir: Path, n: int, s: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The negative controls of a checkpoint, sampled as generate.py samples it with settings ``s``."""
     from evaluation.controls import make_controls  # torch and diffusers: only when asked
     from models.diffusion import default_steps
 
     loaded = ckpt.load_for_sampling(step_dir)
     run = loaded["settings"]
-    sampler = run.get("SAMPLER") or "dpm"
-    steps = run.get("SAMPLING_STEPS") or default_steps(
+    sampler = s["SAMPLER"] or run.get("SAMPLER") or "dpm"
+    steps = s["SAMPLING_STEPS"] or default_steps(
         sampler, loaded["scheduler_config"]["num_train_timesteps"]
     )
-    vol_level = run.get("VOL_LEVEL") or "model"
-    batch = int(run.get("SAMPLE_BATCH") or 64)
-    return make_controls(loaded, n, seed, sampler, steps, batch, vol_level=vol_level)
+    vol_level = s["VOL_LEVEL"] or run.get("VOL_LEVEL") or "model"
+    return make_controls(
+        loaded, n, s["SEED"], sampler, steps, s["SAMPLE_BATCH"], vol_level=vol_level
+    )
 
 
 def evaluate_files(argv: Sequence[str] | None = None) -> int:
@@ -265,7 +267,7 @@ def evaluate_files(argv: Sequence[str] | None = None) -> int:
     controls: dict[str, np.ndarray] = {}
     if args.controls:
         n = max(len(x) for x in synthetic.values())
-        controls = build_controls(step_dir, n, s["SEED"])
+        controls = build_controls(step_dir, n, s)
         clash = sorted(set(controls) & set(synthetic))
         if clash:
             raise ScalodiffError(f"--labels {clash} are the names of controls; rename them")

@@ -270,7 +270,7 @@ def compare(argv: list[str] | None = None) -> int:
           "--set", f"MAX_MISSING_FRAC={s['MAX_MISSING_FRAC']}",
           "--synthetic", *map(str, files.values()), "--labels", *files,
           "--seeds", *map(str, args.seeds), "--max-windows", str(args.max_windows),
-          "--bootstrap", str(args.bootstrap)]  # fmt: skip
+          "--bootstrap", str(args.bootstrap), *forwarded]  # fmt: skip
     ev += (["--column", s["COLUMN"]] if s["COLUMN"] else []) + (["--fast"] if args.fast else [])
     _call(evaluate, ev + (["--no-progress"] if args.no_progress else []))
     results = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
