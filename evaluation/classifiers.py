@@ -170,7 +170,7 @@ def _fold_sets(p: _Prepared, folds: int, seed: int):
 
 def _summary(per_fold: np.ndarray, n_real: int, n_synth: int, level: float) -> dict:
     """Accuracy, its interval (t over the values) and that of ``|accuracy - 0.5|``."""
-    ci = t_interval(per_fold, level)
+    ci = [min(max(c, 0.0), 1.0) for c in t_interval(per_fold, level)]  # an accuracy's range
     return {
         "mean": float(np.mean(per_fold)),
         "ci": ci,

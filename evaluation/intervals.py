@@ -95,11 +95,13 @@ def bootstrap_facts(
     seed: int = 0,
     level: float = LEVEL,
 ) -> dict[str, dict[str, dict[str, Interval]]]:
-    """Percentile intervals of every :func:`compare_facts` number, resampling the generator's paths.
+    """Bootstrap intervals of every :func:`compare_facts` number, resampling the generator's paths.
 
     Each replicate draws ``len(pw)`` paths with replacement, recomputes their
     facts (:func:`~evaluation.compare.facts_of`) and compares them with each
-    real fact set of ``reals`` (split name -> facts), which stays fixed.
+    real fact set of ``reals`` (split name -> facts), which stays fixed. The
+    interval is the replicates' central ``level`` range, moved by their median's
+    offset from the point estimate (see :func:`_centered`).
 
     Returns
     -------
@@ -110,6 +112,8 @@ def bootstrap_facts(
     """
     rng = np.random.default_rng(seed)
     caches: dict[str, dict] = {split: {} for split in reals}
+    full = facts_of(pw)
+    points = {split: compare_facts(real, full, caches[split]) for split, real in reals.items()}
     reps: dict[str, dict[str, list[float]]] = {split: {} for split in reals}
     errs: dict[str, dict[str, list[float]]] = {split: {} for split in reals}
     for _ in range(n_boot):
@@ -121,15 +125,37 @@ def bootstrap_facts(
                     continue
                 reps[split].setdefault(key, []).append(v)
                 metric, kind = _kind(key)
-                err = metric_error(metric, kind, v, c.get(f"{metric}_real"))
-                errs[split].setdefault(metric, []).append(err)
-    return {
-        split: {
-            "ci": {k: percentile_interval(v, level) for k, v in reps[split].items()},
-            "error_ci": {k: percentile_interval(v, level) for k, v in errs[split].items()},
-        }
-        for split in reals
-    }
+                errs[split].setdefault(metric, []).append(
+                    metric_error(metric, kind, v, c.get(f"{metric}_real"))
+                )
+    out = {}
+    for split, point in points.items():
+        ci = {k: _centered(v, point[k], level) for k, v in reps[split].items()}
+        error_ci = {}
+        for metric, v in errs[split].items():
+            kind = "stat" if metric in STAT_KEYS else "dist"
+            value = point.get(f"{metric}_synth" if kind == "stat" else metric)
+            e = metric_error(metric, kind, value, point.get(f"{metric}_real"))
+            lo, hi = _centered(v, e, level)
+            error_ci[metric] = [max(lo, 0.0), hi]  # an error is never negative
+        out[split] = {"ci": ci, "error_ci": error_ci}
+    return out
+
+
+def _centered(replicates: list[float], point: float, level: float) -> Interval:
+    """The percentile interval moved so that the replicates' median sits on the point estimate.
+
+    A resample repeats paths, which biases some figures (a distance between
+    curves grows with the noise of a smaller effective sample); the shift by
+    that bias, estimated as median(replicates) - point, removes it to first order.
+    """
+    lo, hi = percentile_interval(replicates, level)
+    v = np.asarray(replicates, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not (math.isfinite(lo) and math.isfinite(point)):
+        return [lo, hi]
+    shift = float(np.median(v)) - point
+    return [lo - shift, hi - shift]
 
 
 def separates(model_ci: Interval | None, control_cis: Sequence[Interval | None]) -> bool | None:

@@ -236,7 +236,9 @@ def _summary_lines(part: dict, labels: dict, ours: str, controls: set) -> list[s
         lines.append(f"- {NOT_SEPARATING}: {rest}")
     order = sorted(part["mean_rank"], key=lambda n: part["mean_rank"][n])
     means = ", ".join(f"{n} {fmt(part['mean_rank'][n])}" for n in order)
-    lines.append(f"- mean rank: {means or 'none'}")
+    lines.append(
+        f"- mean rank: {means}" if part["ranks"] else "- mean rank: none (no metric ranks)"
+    )
     summary = part["ours"]
     wins = ", ".join(labels[k] for k in summary["wins"]) or "none"
     losses = ", ".join(labels[k] for k in summary["losses"]) or "none"
