@@ -3,19 +3,21 @@
 Edit the values here, or override any of them for one run with a flag
 (`python train.py --help` lists the flags, each naming the setting it overrides)
 or with `--set NAME=VALUE`. A value of None means "take it from the preset":
-presets (models/presets.py) size the model and the transform for the hardware.
+presets (utils/presets.py) size the model and the transform for the hardware.
 """
 
 # One line per setting, its comment beside it (the README's table is made from these).
 # fmt: off
 
 # ---------------------------------------------------------------- data
-CSV_PATH = "data/eurusd.csv"  # price file (CSV, Parquet, HistData) or a built-in name (sp500, nasdaq, ...); when the file is missing the built-in S&P 500 is used
+CSV_PATH = "data/eurusd.csv"  # price file (CSV, Parquet, HistData) or a built-in name (sp500, nasdaq, ...); when this shipped example file is missing (and not given with --data) the built-in S&P 500 is used; a run records the data it read
 COLUMN = "Close"  # price column, matched case-insensitively; not needed for one-column files; HistData: close (M1) / mid (ticks) by default
 WINDOW_SIZE = 256  # returns per training window = length of generated paths
 STRIDE = 1  # step between window starts; 1 uses every window (they are views, so it costs no memory)
-TRAIN_FRAC = 0.8  # the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
-MAX_MISSING_FRAC = 0.01  # missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
+TRAIN_FRAC = 0.8  # in (0, 1]: the first TRAIN_FRAC of the series (by time) trains; the rest is held out for evaluation
+MAX_MISSING_FRAC = 0.01  # in [0, 1): missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
+DATE_FORMAT = None  # dates like 03/04/2020: None detects day or month first from the whole column (a day above 12, else the order of the rows) and refuses when it cannot tell; "dayfirst", "monthfirst", or a strftime format such as "%d.%m.%Y %H:%M"
+OUTLIERS = "warn"  # returns beyond 25 robust scales (more in series longer than 5000 returns: a split, a bad tick) and gaps far longer than the series' trading calendar explains: "warn" lists them and keeps them, "drop" removes those returns, "error" stops
 RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; None: the preset's (cpu 1.0: its local volatility row handles the tails; gpu and seed 1.5)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
@@ -26,6 +28,7 @@ SCALES = None  # number of wavelet scales (log-spaced); the image gets one more 
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their volatility level: "fitted" (drawn from the training windows' levels) or "model" (the generated row)
 LOCAL_VOL_WINDOW = None  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off; None: the preset's (cpu 21, when WINDOW_SIZE >= 84; gpu and seed off). Takes an image row
+EDGE_MARGIN = None  # with VOLATILITY_ROW, returns generated beyond each end of a window and dropped, so that no output return comes from an image border (which the UNet generates damped); the model works on WINDOW_SIZE + 2 * EDGE_MARGIN returns; 0: off; None: the preset's (cpu and gpu 16, at most WINDOW_SIZE // 16; seed 0)
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse
@@ -37,7 +40,7 @@ LAYERS_PER_BLOCK = None  # ResNet layers per UNet level
 ATTENTION_LEVELS = None  # how many of the lowest levels use self-attention (0: none)
 PREDICTION_TYPE = None  # "v_prediction" or "epsilon"
 NUM_TIMESTEPS = None  # diffusion steps of the training noise schedule
-BETA_SCHEDULE = None  # "squaredcos_cap_v2" (cosine) or "linear"
+BETA_SCHEDULE = None  # "squaredcos_cap_v2" (cosine), "linear" or "scaled_linear"
 
 # ---------------------------------------------------------------- training
 BATCH_SIZE = None  # windows per optimizer step and device
@@ -48,15 +51,15 @@ MAX_MINUTES = None  # wall-clock budget in minutes; None: no limit
 LR = None  # peak AdamW learning rate
 WARMUP_STEPS = 200  # linear learning-rate warmup, then cosine decay to 10% of LR
 WEIGHT_DECAY = 0.01  # AdamW weight decay
-GRAD_CLIP = 1.0  # clip the gradient norm at this value
-EMA_DECAY = 0.999  # EMA of the weights used for sampling (warmed up: early steps average less)
+GRAD_CLIP = 1.0  # clip the gradient norm at this value (positive); None: no clipping
+EMA_DECAY = 0.999  # in [0, 1): EMA of the weights used for sampling (warmed up: early steps average less)
 CHECKPOINT_EVERY = 500  # save a checkpoint every N optimizer steps (and always at the end)
 KEEP_CHECKPOINTS = 2  # keep the newest N checkpoints of a run
 SAVE_DIR = "checkpoints"  # runs are written to SAVE_DIR/<run name>/step-NNNNNN
 DEVICE = "auto"  # "auto", "cpu" or "cuda"
-MIXED_PRECISION = "auto"  # "no", "bf16" or "auto" (bf16 where the GPU or CPU has native bf16, else fp32)
-COMPILE = False  # torch.compile the UNet (GPU; slow first steps)
-SEED = 0  # seeds data order, initial weights and noise
+MIXED_PRECISION = "auto"  # "no", "bf16", "fp16" or "auto" (bf16 where the GPU or CPU has native bf16, else fp32)
+COMPILE = False  # True or False: torch.compile the UNet (GPU; slow first steps)
+SEED = 0  # any whole number; seeds data order, initial weights and noise
 
 # ---------------------------------------------------------------- generation
 N_SAMPLES = 256  # paths generate.py writes
@@ -69,6 +72,6 @@ OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out 
 # ---------------------------------------------------------------- conditioning
 CONDITION = None  # None (unconditional), "vol-regime", "trend", "asset" (several series in CSV_PATH) or "realized-vol" (continuous); see "Conditional generation"
 CONDITION_QUANTILES = None  # quantile levels that cut realized vol (vol-regime) or cumulative return (trend) into classes, fitted on training windows; None: terciles
-CONDITION_DROP = 0.1  # fraction of training labels replaced by the null label, so one model also learns the unconditional distribution
-GUIDANCE = 1.0  # classifier-free guidance at sampling: uncond + GUIDANCE * (cond - uncond); 1: the conditional model alone, 0: unconditional
+CONDITION_DROP = 0.1  # in [0, 1): fraction of training labels replaced by the null label, so one model also learns the unconditional distribution
+GUIDANCE = 1.0  # 0 or more: classifier-free guidance at sampling: uncond + GUIDANCE * (cond - uncond); 1: the conditional model alone, 0: unconditional
 # fmt: on

@@ -10,32 +10,44 @@ same whatever --batch-size), projected back to returns by the transform's exact
 least-squares inverse, and mapped to real units by the saved normalizer. It
 writes the paths (CSV/Parquet long form, or NPY of log returns), a PNG, and
 prints how the generated returns compare with the training data.
+
+From Python (a notebook), with the same defaults as the command line::
+
+    import generate
+    paths = generate.load("checkpoints/<run>").sample(100, seed=1)   # a pandas DataFrame
+    prices = paths.pivot(index="step", columns="path", values="price")
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
+from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
+from utils.device import resolve_device
 from utils.errors import ScalodiffError, run_script
-from utils.paths_io import write_paths
-from utils.plotting import plot_generation
+from utils.paths_io import check_output_format, paths_frame, write_paths
 from utils.seeding import derive_seed
-from utils.settings import SettingsParser
+from utils.settings import SettingsParser, config_defaults
+
+# Figure formats matplotlib writes without extra packages.
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def build_parser() -> SettingsParser:
@@ -44,19 +56,20 @@ def build_parser() -> SettingsParser:
     p.add_argument(
         "--checkpoint",
         metavar="DIR",
-        help="checkpoint or run folder (default: the newest under SAVE_DIR)",
+        help="a checkpoint (step-*) folder, a run folder (its newest checkpoint) or a folder "
+        "holding one run (default: the newest checkpoint under SAVE_DIR)",
     )
     p.add_setting("--save-dir", "SAVE_DIR", "where to look for the newest checkpoint")
     p.add_setting("--n", "N_SAMPLES", "number of paths", type=int)
     p.add_setting(
         "--sampler",
         "SAMPLER",
-        "dpm (DPM-Solver++), unipc, ddim or ddpm (default: the checkpoint's)",
+        "dpm (DPM-Solver++), unipc, ddim or ddpm (None: the checkpoint's)",
     )
     p.add_setting(
         "--steps",
         "SAMPLING_STEPS",
-        "solver steps (default: dpm 20, unipc 20, ddim 50, ddpm all)",
+        "solver steps (None: dpm 20, unipc 20, ddim 50, ddpm all)",
         type=int,
     )
     p.add_setting("--seed", "SEED", "seed; path i uses a seed derived from (seed, i)", type=int)
@@ -69,7 +82,7 @@ def build_parser() -> SettingsParser:
     p.add_setting(
         "--start-price",
         "START_PRICE",
-        "first price of every path (default: last training price)",
+        "first price of every path (None: the last training price)",
         type=float,
     )
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
@@ -99,7 +112,7 @@ def build_parser() -> SettingsParser:
         "--vol-level",
         "VOL_LEVEL",
         "fitted: each path's volatility level is drawn from the training windows' levels; "
-        "model: taken from the generated image (default: the checkpoint's preset; "
+        "model: taken from the generated image (None: the checkpoint's VOL_LEVEL; "
         "a conditional model asked for a label always uses model)",
     )
     p.add_argument(
@@ -110,6 +123,7 @@ def build_parser() -> SettingsParser:
     p.add_argument("--plot", metavar="FILE.png", help="figure file (default: next to --out, .png)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -118,9 +132,273 @@ def main(argv: list[str] | None = None) -> int:
     return run_script(generate, argv, "free space or choose --out on a disk with room")
 
 
+def generate(argv: list[str] | None = None) -> int:
+    """Parse settings, sample, write files, print the comparison; return the exit status."""
+    parser = build_parser()
+    args, settings = parser.parse(argv)
+    gen = load(args.checkpoint, save_dir=settings["SAVE_DIR"], device=settings["DEVICE"])
+    options = SampleOptions.from_settings(
+        settings,
+        condition=args.condition,
+        realized_vol=args.realized_vol,
+        asset=args.asset,
+        progress=not args.no_progress,
+    )
+    plan = gen.plan(options)
+    out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{plan.name}.csv"
+    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(out, plot)
+    for target in (out, plot):
+        if target is not None and target.exists() and not args.overwrite:
+            raise ScalodiffError(
+                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
+            )
+    print(
+        f"checkpoint {gen.step_dir} (step {gen.loaded['step']}); {options.n} paths with "
+        f"{plan.sampler}, {plan.steps} steps on {gen.device}"
+    )
+    if plan.describe():
+        print(plan.describe())
+    t0 = time.perf_counter()
+    paths = gen.generate(plan)
+    seconds = time.perf_counter() - t0
+    write_paths(out, paths.returns, start_price=plan.start_price, overwrite=args.overwrite)
+    n, length = paths.returns.shape
+    print(
+        f"wrote {out} ({n} paths x {length} steps) in {seconds:.1f} s "
+        f"({seconds / n * 1000:.0f} ms/path)"
+    )
+    real_windows = plan.real_windows(length)
+    spec, request = gen.spec, plan.request
+    if spec is not None and request.label is not None and spec.kind != "asset":
+        real_windows = compare_with_class(spec, request, real_windows, paths.returns)
+    print(
+        format_realism(
+            realism_summary(real_windows, paths.returns, gen.loaded["untrained_reference"])
+        )
+    )
+    if plot is not None:
+        real_images = gen.scalograms(plan.real_returns, plan.normalizer_json)
+        title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}{plan.asked}"
+        plot_generation(
+            plot,
+            real_windows,
+            paths.returns,
+            real_images,
+            paths.images,
+            start_price=plan.start_price,
+            title=title,
+        )
+        print(f"wrote {plot}")
+    return 0
+
+
+@dataclass
+class SampleOptions:
+    """What to sample; None means: as the checkpoint says (sampler, steps, vol level, start price).
+
+    ``start_price`` None is the last training price; ``condition``, ``realized_vol``
+    and ``asset`` ask a conditional checkpoint for a class, a target or a series
+    (all None: unconditional).
+    """
+
+    n: int = 256
+    seed: int = 0
+    sampler: str | None = None
+    steps: int | None = None
+    batch_size: int = 64
+    guidance: float = 1.0
+    vol_level: str | None = None
+    start_price: float | None = None
+    condition: str | None = None
+    realized_vol: float | None = None
+    asset: str | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], **asked: Any) -> SampleOptions:
+        """Options from config.py-style settings (N_SAMPLES, SEED, ...) and what was asked."""
+        return cls(
+            n=settings["N_SAMPLES"],
+            seed=settings["SEED"],
+            sampler=settings["SAMPLER"],
+            steps=settings["SAMPLING_STEPS"],
+            batch_size=settings["SAMPLE_BATCH"],
+            guidance=settings["GUIDANCE"],
+            vol_level=settings["VOL_LEVEL"],
+            start_price=settings["START_PRICE"],
+            **asked,
+        )
+
+
+@dataclass
+class Plan:
+    """One request to a checkpoint, resolved: the sampler, labels, levels, scale and start price."""
+
+    options: SampleOptions
+    sampler: str
+    steps: int
+    request: Request | None
+    spec: Conditioning | None
+    vol_level: str
+    normalizer_json: dict[str, Any]
+    start_price: float
+    real_returns: np.ndarray
+    run_name: str
+
+    @property
+    def asked(self) -> str:
+        """Conditional requests name the files: ``-high-g2``; unconditional ones add nothing."""
+        if self.request is None:
+            return ""
+        guided = f"-g{self.options.guidance:g}" if self.request.label is not None else ""
+        return f"-{self.request.name}{guided}"
+
+    @property
+    def name(self) -> str:
+        """The default output name: ``<run>-<step>-<sampler><steps>-seed<S>[-<class>-g<G>]``."""
+        return f"{self.run_name}-{self.sampler}{self.steps}-seed{self.options.seed}{self.asked}"
+
+    def describe(self) -> str:
+        """What the request asks of a conditional model, and where levels come from."""
+        lines = []
+        if self.spec is not None:
+            asking = (
+                f"conditioned on {self.spec.kind} = {self.request.name}, guidance {self.options.guidance:g}"
+                if self.request.label is not None
+                else f"unconditional (the null label) from a {self.spec.kind} model"
+            )
+            lines += [
+                f"{asking}; the training windows' {self.spec.measure_name} ({self.spec.unit}):"
+            ]
+            lines += self.spec.describe()
+        if self.vol_level == "fitted":
+            lines.append("volatility levels: drawn from the training windows' (VOL_LEVEL = fitted)")
+        return "\n".join(lines)
+
+    def real_windows(self, length: int) -> np.ndarray:
+        """Real training windows of the paths' length (overlapping by 3/4), to compare with."""
+        real = self.real_returns
+        if len(real) < length:
+            return real[None, :]
+        return windows_view(real, length, max(1, length // 4))
+
+
+@dataclass
+class Paths:
+    """Generated log returns in real units ``[n, L]``, their scalograms, and the request."""
+
+    returns: np.ndarray
+    images: torch.Tensor
+    plan: Plan
+
+    def frame(self) -> pd.DataFrame:
+        """Long form: one row per path and step, columns ``path, step, log_return, price``."""
+        return paths_frame(self.returns, self.plan.start_price)
+
+
+class Generator:
+    """A trained checkpoint, ready to sample price paths. Build it with :func:`load`."""
+
+    def __init__(self, step_dir: Path, device: str = "auto") -> None:
+        self.device = resolve_device(device)
+        self.step_dir = step_dir
+        self.loaded = ckpt.load_for_sampling(step_dir)
+        self.spec = checkpoint_conditioning(self.loaded)
+
+    def sample(self, n: int | None = None, **options: Any) -> pd.DataFrame:
+        """``n`` price paths in long form (``path, step, log_return, price``), as generate.py makes them.
+
+        Every option of :class:`SampleOptions` (``seed``, ``sampler``, ``steps``,
+        ``condition``, ...) may be given; the rest take generate.py's defaults:
+        config.py's settings, then the checkpoint's (VOL_LEVEL, the sampler, the
+        last training price).
+        """
+        settings = config_defaults()
+        if n is not None:
+            settings["N_SAMPLES"] = n
+        defaults = SampleOptions.from_settings(settings)
+        unknown = sorted(set(options) - {f.name for f in fields(SampleOptions)})
+        if unknown:
+            raise ScalodiffError(f"sample(): unknown option {unknown[0]!r}; see SampleOptions")
+        asked = SampleOptions(**{**vars(defaults), **options})
+        return self.generate(self.plan(asked)).frame()
+
+    def plan(self, options: SampleOptions) -> Plan:
+        """Resolve ``options`` against the checkpoint; errors for requests it cannot serve."""
+        run = self.loaded["settings"]
+        sampler = options.sampler or run.get("SAMPLER") or "dpm"
+        train_steps = self.loaded["scheduler_config"]["num_train_timesteps"]
+        steps = options.steps or default_steps(sampler, train_steps)
+        request = resolve_request(self.spec, options.condition, options.realized_vol, options.asset)
+        real, last_price = self.loaded["real_returns"], run.get("LAST_TRAIN_PRICE")
+        normalizer_json = self.loaded["normalizer"]
+        asset = request.asset if request is not None else None
+        if asset is not None:  # a multi-asset model: this series' returns, price and normalizer
+            real = real[asset["real_start"] : asset["real_stop"]]
+            last_price, normalizer_json = asset["last_train_price"], asset["normalizer"]
+        check_vol_level(options.vol_level, run)
+        vol_level = level_source(options.vol_level or run.get("VOL_LEVEL"), request)
+        if not run.get("VOLATILITY_ROW"):
+            vol_level = "model"  # no level row: the paths' levels come from the image alone
+        return Plan(
+            options,
+            sampler,
+            steps,
+            request,
+            self.spec,
+            vol_level,
+            normalizer_json,
+            options.start_price or float(last_price or 100.0),
+            real,
+            f"{self.step_dir.parent.name}-{self.step_dir.name}",
+        )
+
+    def generate(self, plan: Plan) -> Paths:
+        """Sample the paths ``plan`` describes."""
+        o = plan.options
+        labels, null_labels = label_tensors(plan.spec, plan.request, o.n)
+        returns, images = sample_returns(
+            self.loaded,
+            o.n,
+            sampler_name=plan.sampler,
+            steps=plan.steps,
+            seed=o.seed,
+            batch=o.batch_size,
+            device=self.device,
+            labels=labels,
+            null_labels=null_labels,
+            guidance=o.guidance,
+            normalizer_json=plan.normalizer_json,
+            vol_level=plan.vol_level,
+            progress=o.progress,
+        )
+        return Paths(returns, images, plan)
+
+    def scalograms(self, real: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
+        """The standardized scalograms of the first four real windows (for the figure), cut
+        at the transform's own length (edge margins included)."""
+        transform = transform_from_json(self.loaded["transform"])
+        normalizer = ReturnNormalizer.from_json(normalizer_json)
+        shown = windows_view(real, transform.window_size, transform.window_size)[:4]
+        z = np.ascontiguousarray(normalizer.transform(shown), dtype=np.float64)
+        return transform.forward(torch.from_numpy(z)).float()
+
+
+def load(
+    checkpoint: str | Path | None = None, *, save_dir: str | None = None, device: str | None = None
+) -> Generator:
+    """A checkpoint ready to sample: a step folder, a run folder (its newest step), or None
+    for the newest checkpoint under SAVE_DIR; ``device`` None is config.py's DEVICE."""
+    settings = config_defaults()
+    step_dir = ckpt.resolve_checkpoint(checkpoint, save_dir or settings["SAVE_DIR"])
+    return Generator(step_dir, device or settings["DEVICE"])
+
+
 def sample_returns(
     loaded: dict[str, Any],
     n: int,
+    *,
     sampler_name: str,
     steps: int,
     seed: int,
@@ -131,6 +409,7 @@ def sample_returns(
     guidance: float = 1.0,
     normalizer_json: dict[str, Any] | None = None,
     vol_level: str = "model",
+    progress: bool = True,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Sample ``n`` scalograms in batches; return log returns in real units [n, L] and the scalograms.
 
@@ -146,14 +425,23 @@ def sample_returns(
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
     seeds = [derive_seed(seed, i) for i in range(n)]
     images, returns = [], []
-    with tqdm(total=-(-n // batch) * steps, unit="step", desc=f"{sampler_name}-{steps}") as bar:
+    total = -(-n // batch) * steps
+    with tqdm(
+        total=total, unit="step", desc=f"{sampler_name}-{steps}", disable=not progress
+    ) as bar:
         for lo in range(0, n, batch):
             part = slice(lo, lo + batch)
             s = sample(
-                unet, sampler, seeds[part], steps, device, on_step=lambda: bar.update(1),
+                unet,
+                sampler,
+                seeds[part],
+                steps,
+                device,
+                on_step=lambda: bar.update(1),
                 class_labels=None if labels is None else labels[part],
-                null_labels=None if null_labels is None else null_labels[part], guidance=guidance,
-            )  # fmt: skip
+                null_labels=None if null_labels is None else null_labels[part],
+                guidance=guidance,
+            )
             if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
                 rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[part]])
                 z = transform.inverse(s.double(), rows=rows).cpu().numpy()
@@ -172,108 +460,28 @@ def level_source(vol_level: str | None, request: Request | None) -> str:
     return vol_level or "model"
 
 
-def generate(argv: list[str] | None = None) -> int:
-    """Parse settings, sample, write files, print the comparison; return the exit status."""
-    parser = build_parser()
-    args, settings = parser.parse(argv)
-    step_dir = ckpt.resolve_checkpoint(args.checkpoint, settings["SAVE_DIR"])
-    loaded = ckpt.load_for_sampling(step_dir)
-    run = loaded["settings"]
-    sampler_name = settings["SAMPLER"] or run.get("SAMPLER") or "dpm"
-    steps = settings["SAMPLING_STEPS"]
-    if steps is None:
-        steps = default_steps(sampler_name, loaded["scheduler_config"]["num_train_timesteps"])
-    if settings["DEVICE"] == "cuda" and not torch.cuda.is_available():
-        raise ScalodiffError("setting DEVICE is 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    device = torch.device(
-        "cuda" if settings["DEVICE"] != "cpu" and torch.cuda.is_available() else "cpu"
-    )
-    spec, request = conditioning_request(loaded, args)
-    guidance = settings["GUIDANCE"]
-    asset = request.asset if request is not None else None
-    real = loaded["real_returns"]
-    last_price = run.get("LAST_TRAIN_PRICE")
-    if asset is not None:  # a multi-asset model: this series' returns, price and normalizer
-        real, last_price = real[asset["real_start"] : asset["real_stop"]], asset["last_train_price"]
-    normalizer_json = asset["normalizer"] if asset is not None else loaded["normalizer"]
-    start_price = settings["START_PRICE"] or float(last_price or 100.0)
-    # Conditional outputs are named after what was asked for; unconditional names are unchanged.
-    asked = (
-        ""
-        if request is None
-        else f"-{request.name}" + (f"-g{guidance:g}" if request.label is not None else "")
-    )
-    out = Path(args.out) if args.out else (
-        Path(settings["OUTPUT_DIR"]) / f"{step_dir.parent.name}-{step_dir.name}-{sampler_name}{steps}-seed{settings['SEED']}{asked}.csv"
-    )  # fmt: skip
-    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
-    for target in (out, plot):
-        if target is not None and target.exists() and not args.overwrite:
-            raise ScalodiffError(
-                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
-            )
-
-    print(
-        f"checkpoint {step_dir} (step {loaded['step']}); {settings['N_SAMPLES']} paths with {sampler_name}, {steps} steps on {device}"
-    )
-    if spec is not None:
-        asking = (
-            f"conditioned on {spec.kind} = {request.name}, guidance {guidance:g}"
-            if request.label is not None
-            else f"unconditional (the null label) from a {spec.kind} model"
+def check_outputs(out: Path, plot: Path | None) -> None:
+    """Refuse output names that cannot be written, before any sampling time is spent."""
+    check_output_format(out)
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise ScalodiffError(
+            f"--plot {plot}: unknown figure format {plot.suffix or '(no suffix)'!r}; use a file "
+            f"name ending in one of {', '.join(PLOT_FORMATS)}, or --no-plot"
         )
-        print(f"{asking}; the training windows' {spec.measure_name} ({spec.unit}):")
-        print("\n".join(spec.describe()))
-    labels, null_labels = label_tensors(spec, request, settings["N_SAMPLES"])
-    vol_level = level_source(settings["VOL_LEVEL"] or run.get("VOL_LEVEL"), request)
-    if vol_level == "fitted" and run.get("VOLATILITY_ROW"):
-        print("volatility levels: drawn from the training windows' (VOL_LEVEL = fitted)")
-    t0 = time.perf_counter()
-    returns, images = sample_returns(
-        loaded,
-        settings["N_SAMPLES"],
-        sampler_name,
-        steps,
-        settings["SEED"],
-        settings["SAMPLE_BATCH"],
-        device,
-        labels,
-        null_labels,
-        guidance,
-        normalizer_json,
-        vol_level,
-    )
-    seconds = time.perf_counter() - t0
-    write_paths(out, returns, start_price=start_price, overwrite=args.overwrite)
-    print(
-        f"wrote {out} ({returns.shape[0]} paths x {returns.shape[1]} steps) in {seconds:.1f} s ({seconds / len(returns) * 1000:.0f} ms/path)"
-    )
 
-    length = returns.shape[1]
-    real_windows = (
-        windows_view(real, length, max(1, length // 4)) if len(real) >= length else real[None, :]
-    )
-    if spec is not None and request.label is not None and spec.kind != "asset":
-        real_windows = compare_with_class(spec, request, real_windows, returns)
-    print(format_realism(realism_summary(real_windows, returns, loaded["untrained_reference"])))
-    if plot is not None:
-        transform = transform_from_json(loaded["transform"])
-        normalizer = ReturnNormalizer.from_json(normalizer_json)
-        real_z = torch.from_numpy(
-            np.ascontiguousarray(normalizer.transform(real_windows[:4]), dtype=np.float64)
+
+def check_vol_level(asked: str | None, run: dict[str, Any]) -> None:
+    """A fitted volatility level needs the level row; without it the request would be ignored."""
+    if asked == "fitted" and not run.get("VOLATILITY_ROW"):
+        raise ScalodiffError(
+            "VOL_LEVEL (--vol-level) 'fitted': this checkpoint was trained without the volatility "
+            "level row (VOLATILITY_ROW False), so there is no level to draw; drop --vol-level, "
+            "or train with --set VOLATILITY_ROW=True"
         )
-        plot_generation(
-            plot, real_windows, returns, transform.forward(real_z).float(), images,
-            start_price=start_price, title=f"{step_dir.parent.name} / {step_dir.name}: {sampler_name}-{steps}{asked}",
-        )  # fmt: skip
-        print(f"wrote {plot}")
-    return 0
 
 
-def conditioning_request(
-    loaded: dict[str, Any], args: Any
-) -> tuple[Conditioning | None, Request | None]:
-    """The checkpoint's conditioning (None if unconditional) and what the flags ask of it."""
+def checkpoint_conditioning(loaded: dict[str, Any]) -> Conditioning | None:
+    """The checkpoint's conditioning record; None for an unconditional model."""
     saved = loaded.get("conditioning")
     spec = Conditioning.from_json(saved) if saved is not None else None
     config = loaded["unet"].config
@@ -282,7 +490,7 @@ def conditioning_request(
             "the checkpoint's UNet is conditional but its conditioning.json is missing; the "
             "checkpoint is damaged: use another step-* folder of the run or retrain"
         )
-    return spec, resolve_request(spec, args.condition, args.realized_vol, args.asset)
+    return spec
 
 
 def compare_with_class(

@@ -10,51 +10,45 @@ returns are turned into scalograms on the training device, noised at a random
 diffusion time, and the UNet learns to predict v (or the noise). AdamW with
 warmup and cosine decay, gradient clipping, an EMA of the weights for sampling,
 atomic checkpoints every CHECKPOINT_EVERY steps and at the end.
-
-Testing hook: with the environment variable SCALODIFF_DUMP_WEIGHTS=DIR set, every
-process writes its final raw weights to DIR/rank<R>.safetensors (tests check that
-data-parallel ranks end with identical weights). Unset, nothing is written.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import math
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
+from data.batches import BatchOrder
 from data.builtin import list_datasets
-from data.conditional import prepare_conditional, several_series
-from data.readers import load_prices
-from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import check_length, windows_view
+from data.training_data import TrainingData, prepare_training_data
 from models.conditioning import training_labels
 from models.diffusion import EMA, build_noise_scheduler, build_unet
-from transforms.volatility import VolatilityScalogram, transform_from_json
-from transforms.wavelet import Scalogram
+from models.training import (
+    Budget,
+    check_finite,
+    diffusion_loss,
+    lr_at,
+    noised_batch,
+    set_lr,
+    steps_per_epoch,
+)
+from transforms.build import build_transform
 from utils import checkpoint as ckpt
-from utils.errors import ScalodiffError, run_script
-from utils.runs import default_run_name, new_run_dir, resume_run_dir
+from utils.device import resolve_device, resolve_mixed_precision
+from utils.errors import run_script
+from utils.runs import check_same_data, claim_run_dir, default_run_name, resume_run_dir
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, apply_preset, data_source
+from utils.train_log import TrainingLog
 
 STOP_SETTINGS = ("EPOCHS", "MAX_STEPS", "MAX_MINUTES")
-# The transform's per-row scales are fitted on at most this many windows, evenly spaced
-# over the training part. Stride-1 windows of a long series overlap almost entirely, so
-# more add nothing to a root mean square, while fitting on all 8 M windows of 10 M minute
-# bars took float64 copies of every window (16 GiB) and many minutes.
-FIT_WINDOWS = 65_536
 
 
 def build_parser() -> SettingsParser:
@@ -70,16 +64,31 @@ def build_parser() -> SettingsParser:
     p.add_setting("--stride", "STRIDE", "step between window starts", type=int)
     p.add_setting("--batch-size", "BATCH_SIZE", "windows per step and device", type=int)
     p.add_setting("--lr", "LR", "peak learning rate", type=float)
-    p.add_setting("--epochs", "EPOCHS", "stop after this many passes over the data", type=int)
-    p.add_setting("--max-steps", "MAX_STEPS", "stop after this many optimizer steps", type=int)
-    p.add_setting("--max-minutes", "MAX_MINUTES", "stop after this many minutes", type=float)
+    p.add_setting(
+        "--epochs",
+        "EPOCHS",
+        "stop after this many passes over the data (presets: cpu 1000, gpu 200, seed 10)",
+        type=int,
+    )
+    p.add_setting(
+        "--max-steps",
+        "MAX_STEPS",
+        "stop after this many optimizer steps (None: no limit)",
+        type=int,
+    )
+    p.add_setting(
+        "--max-minutes",
+        "MAX_MINUTES",
+        "stop after this many minutes (None: no limit; presets: cpu 9, gpu 60, seed none)",
+        type=float,
+    )
     p.add_setting("--checkpoint-every", "CHECKPOINT_EVERY", "save every N steps", type=int)
     p.add_setting("--device", "DEVICE", "auto, cpu or cuda")
     p.add_setting("--seed", "SEED", "random seed", type=int)
     p.add_setting(
         "--condition",
         "CONDITION",
-        "label to condition on: vol-regime, trend, asset (several series) or realized-vol",
+        "label to condition on: vol-regime, trend, asset (several series) or realized-vol (None: unconditional)",
     )
     p.add_argument(
         "--run-name", help="name of the run folder under SAVE_DIR (default: time and data)"
@@ -92,92 +101,15 @@ def build_parser() -> SettingsParser:
         help="continue a run from its newest checkpoint: the newest run under SAVE_DIR, or DIR",
     )
     p.add_argument(
+        "--allow-data-change",
+        action="store_true",
+        help="with --resume: continue even though the data read differ from the run's",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
         "--list-datasets", action="store_true", help="list the built-in datasets and exit"
     )
     return p
-
-
-def lr_at(progress: float, step: int, settings: dict[str, Any]) -> float:
-    """Linear warmup over WARMUP_STEPS, then cosine decay to 10% of LR as progress goes 0 -> 1."""
-    peak = settings["LR"]
-    if step < settings["WARMUP_STEPS"]:
-        return peak * (step + 1) / settings["WARMUP_STEPS"]
-    return peak * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
-
-
-def resolve_mixed_precision(setting: str, use_cpu: bool) -> str:
-    """``auto`` means bf16 autocast where the hardware has native bf16, else fp32.
-
-    On a CPU that means AVX512-BF16 or AMX (oneDNN reports it); there bf16
-    autocast roughly doubled training throughput of the cpu preset in our runs.
-    Elsewhere bf16 is emulated and slower, so auto stays in fp32.
-    """
-    if setting != "auto":
-        return setting
-    if use_cpu:
-        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "no"
-
-
-def prepare_data(
-    settings: dict[str, Any], normalizer_json: dict | None, conditioning_json: dict | None = None
-) -> dict[str, Any]:
-    """Prices -> log returns -> normalizer (fitted on the training split) -> window view.
-
-    A conditional run (CONDITION set, or several series) also gets per-window labels
-    (``labels``) and their meaning (``conditioning``) from data.conditional.
-    """
-    if settings.get("CONDITION") or several_series(settings["CSV_PATH"], settings["COLUMN"]):
-        return prepare_conditional(settings, normalizer_json, conditioning_json)
-    source, note = data_source(settings)
-    if note:
-        print(note)
-    prices = load_prices(source, settings["COLUMN"], max_missing_frac=settings["MAX_MISSING_FRAC"])
-    returns = log_returns(prices.values)
-    check_length(len(returns), settings["WINDOW_SIZE"], prices.source, settings["TRAIN_FRAC"])
-    train, _held_out = split_by_time(returns, settings["TRAIN_FRAC"])
-    if normalizer_json is None:
-        normalizer = ReturnNormalizer(power=settings["RETURN_POWER"], clip=settings["RETURN_CLIP"])
-        normalizer.fit(train)
-    else:
-        normalizer = ReturnNormalizer.from_json(normalizer_json)
-    z = np.ascontiguousarray(normalizer.transform(train), dtype=np.float32)
-    windows = windows_view(z, settings["WINDOW_SIZE"], settings["STRIDE"])
-    return {
-        "prices": prices,
-        "source": prices.source,
-        "train_returns": train,
-        "normalizer": normalizer,
-        "windows": windows,
-        "last_train_price": float(prices.values[len(train)]),
-    }
-
-
-def make_transform(
-    settings: dict[str, Any], windows: np.ndarray, saved: dict | None
-) -> Scalogram | VolatilityScalogram:
-    """The scalogram transform, fitted per scale on the training windows (or as saved)."""
-    if saved is not None:
-        return transform_from_json(saved)
-    transform = Scalogram(
-        window_size=settings["WINDOW_SIZE"],
-        n_scales=settings["SCALES"],
-        wavelet=settings["WAVELET"],
-        mode=settings["TRANSFORM_MODE"],
-        scale_min=settings["SCALE_MIN"],
-        scale_max=settings["SCALE_MAX"],
-        include_mean=settings["TRANSFORM_MODE"] != "magnitude",
-        image_width=settings["IMAGE_SIZE"],
-    )
-    fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
-    if settings["LOCAL_VOL_WINDOW"] and not settings["VOLATILITY_ROW"]:
-        raise ScalodiffError(
-            "setting LOCAL_VOL_WINDOW needs VOLATILITY_ROW = True: the local row is relative "
-            "to the window's RMS, which the volatility row carries"
-        )
-    if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(transform, settings["LOCAL_VOL_WINDOW"]).fit(fit_windows)
-    return transform.fit(fit_windows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,286 +118,278 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train(argv: list[str] | None = None) -> int:
-    """Parse settings, prepare data and model, run the loop; return the exit status."""
+    """Parse settings, prepare data, transform and networks, claim the run folder, fit."""
     parser = build_parser()
     args, settings = parser.parse(argv)
     if args.list_datasets:
         print(list_datasets())
         return 0
-
+    run_dir, resume_from = None, None
     if args.resume:
         run_dir, resume_from, settings = resume_run_dir(
             args.resume, settings, parser.explicit, STOP_SETTINGS
         )
-    else:
-        resume_from = None
-    use_cpu = settings["DEVICE"] == "cpu" or not torch.cuda.is_available()
-    if settings["DEVICE"] == "cuda" and use_cpu:
-        raise ScalodiffError("setting DEVICE is 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    mp = resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu)
-    accel = Accelerator(
-        cpu=use_cpu, mixed_precision=mp, gradient_accumulation_steps=settings["GRAD_ACCUM"]
-    )
+    accel = start_accelerator(settings)
     settings = apply_preset(settings, cuda_available=accel.device.type == "cuda")
-    saved = ckpt.load_train_state(resume_from) if resume_from else None
-    saved_json = (
-        {n: ckpt.read_json(resume_from, f"{n}.json") for n in ("normalizer", "transform")}
-        if resume_from
-        else {}
+    saved = ckpt.load_resume_state(resume_from) if resume_from else {}
+    source, note = data_source(settings, explicit="CSV_PATH" in parser.explicit)
+    if note:
+        print(note)
+    data = prepare_training_data(
+        settings, source, saved.get("normalizer"), saved.get("conditioning")
     )
-    if resume_from and (resume_from / "conditioning.json").is_file():
-        saved_json["conditioning"] = ckpt.read_json(resume_from, "conditioning.json")
-    data = prepare_data(settings, saved_json.get("normalizer"), saved_json.get("conditioning"))
-    settings["LAST_TRAIN_PRICE"] = data["last_train_price"]
-    windows = data["windows"]
-    # Conditional runs only: the label of every window and what the labels mean.
-    labels, conditioning = data.get("labels"), data.get("conditioning")
-    transform = make_transform(settings, windows, saved_json.get("transform"))
-
-    torch.manual_seed(settings["SEED"])  # same initial weights on every rank
-    unet = build_unet(settings, transform.channels, transform.height, transform.width, conditioning)
-    noise_scheduler = build_noise_scheduler(settings)
-    optimizer = torch.optim.AdamW(
-        unet.parameters(), lr=settings["LR"], weight_decay=settings["WEIGHT_DECAY"]
-    )
-    ema = EMA(unet, settings["EMA_DECAY"])
-    counters = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_s": 0.0, "samples": 0}
-    if saved is not None:
-        unet.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        ema.load_state_dict(
-            {
-                "decay": settings["EMA_DECAY"],
-                "step": saved["counters"]["step"],
-                "shadow": saved["ema"],
-            }
-        )
-        counters = saved["counters"]
-    if accel.device.type == "cuda":
-        unet = unet.to(memory_format=torch.channels_last)
-    model, optimizer = accel.prepare(unet, optimizer)
-    if settings["COMPILE"]:
-        model = torch.compile(model)
-    # The plain UNet under the DDP and torch.compile wrappers: its state-dict keys have no
-    # "_orig_mod." prefix, so a checkpoint of a compiled run loads into a plain UNet (resume).
-    raw = accel.unwrap_model(model, keep_torch_compile=False)
-    ema_unet = copy.deepcopy(raw).to("cpu").eval()
-
-    world, rank, device = accel.num_processes, accel.process_index, accel.device
-    per_device = settings["BATCH_SIZE"]
-    global_batch = per_device * world
-    steps_per_epoch = len(windows) // global_batch // settings["GRAD_ACCUM"]
-    if steps_per_epoch == 0:
-        raise ScalodiffError(
-            f"{data['source']}: {len(windows)} training windows are fewer than one step's {global_batch * settings['GRAD_ACCUM']}; "
-            "lower BATCH_SIZE (--batch-size) or STRIDE, or use a longer series"
-        )
-    limits = [settings["EPOCHS"] * steps_per_epoch]
-    if settings["MAX_STEPS"]:
-        limits.append(settings["MAX_STEPS"])
-    total_steps = min(limits)
-    max_seconds = settings["MAX_MINUTES"] * 60 if settings["MAX_MINUTES"] else math.inf
-
-    if resume_from is None:
+    if resume_from is not None and not args.allow_data_change:
+        check_same_data(resume_from, settings.get("DATA_SHA256"), data)
+    # The run records the data it read, so that a resume reads the same data again.
+    settings.update(CSV_PATH=data.resolved, DATA_SHA256=data.sha256)
+    settings["LAST_TRAIN_PRICE"] = data.last_train_price
+    transform = build_transform(settings, data.windows, saved.get("transform"))
+    net = Networks.build(settings, transform, data, saved.get("train_state"), accel.device)
+    windows_per_step = settings["BATCH_SIZE"] * accel.num_processes * settings["GRAD_ACCUM"]
+    per_epoch = steps_per_epoch(len(data.windows), windows_per_step, data.source)
+    if run_dir is None:
         # Claimed only now that data and model are ready: a failed start leaves no folder.
-        # Every rank must agree on the folder: rank 0 names and creates it (the time differs
-        # between processes) and passes on its error too, so that no rank trains on alone.
-        name, problem = args.run_name or default_run_name(settings), None
-        if accel.is_main_process:
-            try:
-                new_run_dir(settings, name)
-            except ScalodiffError as exc:
-                problem = str(exc)
-        name, problem = broadcast_object_list([name, problem])
-        if problem is not None:
-            raise ScalodiffError(problem)
-        run_dir = Path(settings["SAVE_DIR"]) / name
+        name = args.run_name or default_run_name(settings)
+        run_dir = claim_run_dir(settings, name, accel.is_main_process)
+    progress = not args.no_progress
+    return fit(accel, settings, data, transform, net, per_epoch, run_dir, resume_from, progress)
 
-    if accel.is_main_process:
-        n_params = sum(p.numel() for p in unet.parameters()) / 1e6
-        print(
-            f"data: {data['source']}: {len(data['train_returns'])} training returns, "
-            f"{len(windows)} windows of {settings['WINDOW_SIZE']}\n"
-            f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
-            f"{transform.channels} x {transform.height} x {transform.width} "
-            f"({transform.describe()} rows; returns power {data['normalizer'].power:g}), "
-            f"{world} process(es) on {device}\n"
-            f"run: {run_dir} (stops at {total_steps} steps"
-            + (f" or {settings['MAX_MINUTES']:g} minutes" if settings["MAX_MINUTES"] else "")
-            + ")"
-        )
-    log_path = run_dir / "train_log.csv"
-    log_file = None
-    if accel.is_main_process:
-        new_log = not log_path.exists()
-        log_file = open(log_path, "a", newline="")  # noqa: SIM115 (closed in finally)
-        log_writer = csv.writer(log_file)
-        if new_log:
-            log_writer.writerow(["step", "epoch", "loss", "lr", "samples_per_s", "elapsed_s"])
 
-    def save() -> Path:
-        ema.copy_to(ema_unet)
-        return ckpt.save_checkpoint(
-            run_dir, counters["step"], ema_unet, noise_scheduler, transform.to_json(),
-            data["normalizer"].to_json(), settings, data["train_returns"],
-            {
-                "model": raw.state_dict(),
-                "ema": ema.shadow,
-                "optimizer": optimizer.state_dict(),
-                "lr_scheduler": {},
-                "counters": counters,
-            },
-            keep=settings["KEEP_CHECKPOINTS"],
-            extra_json={"conditioning": conditioning.to_json()} if conditioning else None,
-        )  # fmt: skip
-
-    limit = f"{total_steps} steps" + (
-        f" or {settings['MAX_MINUTES']:g} min" if settings["MAX_MINUTES"] else ""
+def fit(
+    accel: Accelerator,
+    settings: dict[str, Any],
+    data: TrainingData,
+    transform: Any,
+    net: Networks,
+    per_epoch: int,
+    run_dir: Path,
+    resume_from: Path | None,
+    progress: bool = True,
+) -> int:
+    """The training loop, from ``net``'s counters until the budget is spent; the exit status."""
+    model, optimizer = net.prepare(accel, settings["COMPILE"])
+    counters = net.counters
+    world, rank, device = accel.num_processes, accel.process_index, accel.device
+    accum, global_batch = settings["GRAD_ACCUM"], settings["BATCH_SIZE"] * world
+    budget = Budget.from_settings(settings, per_epoch)
+    order = BatchOrder(
+        len(data.windows), global_batch, per_epoch * accum, settings["SEED"], rank, world
     )
-    # The bar counts percent of whichever limit binds first (steps or minutes), so its
-    # remaining-time estimate is right for a time-limited run too.
-    bar = tqdm(
-        total=100.0, initial=0.0, disable=not accel.is_main_process, unit="%",
-        desc=f"train (stops at {limit})", dynamic_ncols=True,
-        bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
-    )  # fmt: skip
-    bar.update(
-        min(100.0, 100 * max(counters["step"] / total_steps, counters["elapsed_s"] / max_seconds))
+    if accel.is_main_process:
+        print(describe_run(settings, data, transform, net.unet, world, device, run_dir, budget))
+    done = 100 * budget.progress(counters["step"], counters["elapsed_s"])
+    log = TrainingLog(
+        run_dir / "train_log.csv", accel.is_main_process, budget.describe(), done, progress
     )
-    start, elapsed0, smooth_loss = time.perf_counter(), counters["elapsed_s"], None
-    last_saved = counters["step"] if saved is not None else -1
-    perm = None
+    start, elapsed0, last_saved = time.perf_counter(), counters["elapsed_s"], resume_from
     model.train()
     try:
-        while counters["step"] < total_steps and counters["elapsed_s"] < max_seconds:
-            progress = max(counters["step"] / total_steps, counters["elapsed_s"] / max_seconds)
+        while not budget.done(counters["step"], counters["elapsed_s"]):
+            progress = budget.progress(counters["step"], counters["elapsed_s"])
             lr = lr_at(progress, counters["step"], settings)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            for _ in range(settings["GRAD_ACCUM"]):
-                if (
-                    perm is None
-                    or counters["batch_in_epoch"] >= steps_per_epoch * settings["GRAD_ACCUM"]
-                ):
-                    if perm is not None:
-                        counters["epoch"] += 1
-                        counters["batch_in_epoch"] = 0
-                    # The data order depends only on (SEED, epoch): a resumed run sees the same batches.
-                    g = torch.Generator().manual_seed(
-                        derive_seed(settings["SEED"], counters["epoch"])
-                    )
-                    perm = torch.randperm(len(windows), generator=g).numpy()
-                b = counters["batch_in_epoch"]
-                idx = perm[b * global_batch : (b + 1) * global_batch][rank::world]
-                counters["batch_in_epoch"] += 1
-                rows = np.sort(idx)
-                x = torch.from_numpy(windows[rows]).to(device, non_blocking=True)
+            set_lr(optimizer, lr)
+            for _ in range(accum):
+                rows, b = order.next(counters)
+                x = torch.from_numpy(data.windows[rows]).to(device, non_blocking=True)
                 # Noise and times are a function of (SEED, step, rank, micro-batch): resumable exactly.
                 g = torch.Generator().manual_seed(
                     derive_seed(settings["SEED"], counters["step"], rank, b)
                 )
                 with torch.no_grad():
                     x0 = transform.forward(x)
-                noise = torch.randn(x0.shape, generator=g).to(device)
-                t = torch.randint(
-                    0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],), generator=g
-                ).to(device)
-                noisy = noise_scheduler.add_noise(x0, noise, t)
-                class_labels = None  # drawn after t, so an unconditional run draws as it always did
-                if conditioning is not None:
-                    drop = settings["CONDITION_DROP"]
-                    class_labels = training_labels(conditioning, labels[rows], drop, g).to(device)
-                target = (
-                    noise
-                    if settings["PREDICTION_TYPE"] == "epsilon"
-                    else noise_scheduler.get_velocity(x0, noise, t)
-                )
+                noisy, t, target = noised_batch(net.scheduler, x0, g)
+                labels = None  # drawn after t, so an unconditional run draws as it always did
+                if data.conditioning is not None:
+                    labels = training_labels(
+                        data.conditioning, data.labels[rows], settings["CONDITION_DROP"], g
+                    ).to(device)
                 with accel.accumulate(model), accel.autocast():
-                    pred = model(noisy, t, class_labels=class_labels).sample
-                    loss = torch.nn.functional.mse_loss(pred.float(), target)
+                    loss = diffusion_loss(model, noisy, t, target, labels)
                     accel.backward(loss)
-                    if accel.sync_gradients:
+                    if (
+                        accel.sync_gradients and settings["GRAD_CLIP"] is not None
+                    ):  # None: no clipping
                         accel.clip_grad_norm_(model.parameters(), settings["GRAD_CLIP"])
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
-            # One all-reduce carries the loss and the clock. Every rank then holds the same
-            # elapsed time, so all agree on the learning rate (which follows MAX_MINUTES) and on
-            # the step at which MAX_MINUTES stops the run: a rank stopping alone would leave the
-            # others waiting in the next gradient all-reduce, and different rates split weights.
-            clock = torch.tensor(elapsed0 + time.perf_counter() - start, dtype=torch.float64)
-            local = torch.stack([loss.detach().double(), clock.to(loss.device)])
-            loss_value, elapsed = accel.reduce(local, "mean").tolist()
-            if not math.isfinite(loss_value):
-                kept = (
-                    f"; the last good checkpoint is {ckpt.list_checkpoints(run_dir)[-1]}"
-                    if ckpt.list_checkpoints(run_dir)
-                    else ""
-                )
-                raise ScalodiffError(
-                    f"loss became {loss_value} at step {counters['step']}: training stopped{kept}. "
-                    "Lower LR (--lr), check the data for extreme values, or set RETURN_CLIP"
-                )
-            ema.update(raw)
-            counters["step"] += 1
-            counters["samples"] += global_batch * settings["GRAD_ACCUM"]
-            counters["elapsed_s"] = elapsed
-            smooth_loss = (
-                loss_value if smooth_loss is None else 0.95 * smooth_loss + 0.05 * loss_value
+            loss_value, elapsed = mean_over_processes(
+                accel, loss, elapsed0 + time.perf_counter() - start
             )
-            rate = (counters["samples"] - 0) / max(counters["elapsed_s"], 1e-9)
-            if accel.is_main_process:
-                done = 100 * max(
-                    counters["step"] / total_steps, counters["elapsed_s"] / max_seconds
-                )
-                bar.update(min(100.0, done) - bar.n)
-                bar.set_postfix(
-                    step=counters["step"], loss=f"{smooth_loss:.4f}", samples_s=f"{rate:.1f}",
-                    epoch=counters["epoch"],
-                )  # fmt: skip
-                log_writer.writerow(
-                    [
-                        counters["step"],
-                        counters["epoch"],
-                        f"{loss_value:.6f}",
-                        f"{lr:.3e}",
-                        f"{rate:.2f}",
-                        f"{counters['elapsed_s']:.1f}",
-                    ]
-                )
+            check_finite(loss_value, counters["step"], last_saved)
+            net.ema.update(net.raw)
+            counters["step"] += 1
+            counters["samples"] += global_batch * accum
+            counters["elapsed_s"] = elapsed
+            log.record(counters, loss_value, lr, 100 * budget.progress(counters["step"], elapsed))
             if counters["step"] % settings["CHECKPOINT_EVERY"] == 0:
                 accel.wait_for_everyone()
                 if accel.is_main_process:
-                    save()
-                    log_file.flush()
-                last_saved = counters["step"]
+                    net.save(run_dir, settings, transform, data)
+                    log.flush()
+                last_saved = run_dir / ckpt.step_dir_name(counters["step"])
     except KeyboardInterrupt:
+        log.close()
         if accel.is_main_process:
-            bar.close()
+            saved_to = net.save(run_dir, settings, transform, data)
             print(
-                f"\ninterrupted: saved {save()}; continue with `python train.py --resume {run_dir}`"
+                f"\ninterrupted: saved {saved_to}; continue with `python train.py --resume {run_dir}`"
             )
         return 130
     finally:
-        bar.close()
-        if log_file is not None:
-            log_file.close()
+        log.close()
     accel.wait_for_everyone()
-    dump = os.environ.get("SCALODIFF_DUMP_WEIGHTS")
-    if dump:  # testing hook (see the module docstring): every rank writes its own weights
-        Path(dump).mkdir(parents=True, exist_ok=True)
-        state = raw.state_dict()
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in state.items()},
-            Path(dump) / f"rank{rank}.safetensors",
-        )
+    _dump_weights_for_tests(net.raw, rank)
     if accel.is_main_process:
-        final = save() if last_saved != counters["step"] else ckpt.list_checkpoints(run_dir)[-1]
-        print(
-            f"done: {counters['step']} steps, {counters['samples']} samples in "
-            f"{counters['elapsed_s'] / 60:.1f} min; checkpoint {final}\nnext: python generate.py"
-        )
+        final = last_saved
+        if final is None or final.name != ckpt.step_dir_name(counters["step"]):
+            final = net.save(run_dir, settings, transform, data)
+        print(done_message(counters, final, run_dir))
     accel.end_training()
     return 0
+
+
+def mean_over_processes(accel: Accelerator, loss: torch.Tensor, clock: float) -> list[float]:
+    """The loss and the clock averaged over processes in one all-reduce.
+
+    Every process then holds the same elapsed time, so all agree on the learning rate
+    (which follows MAX_MINUTES) and on the step at which MAX_MINUTES stops the run: a
+    process stopping alone would leave the others waiting in the next gradient all-reduce,
+    and different rates would split the weights.
+    """
+    clock_t = torch.tensor(clock, dtype=torch.float64, device=loss.device)
+    return accel.reduce(torch.stack([loss.detach().double(), clock_t]), "mean").tolist()
+
+
+def done_message(counters: dict[str, Any], final: Path, run_dir: Path) -> str:
+    """What the run did, where its checkpoint is, and what to run next (on this run)."""
+    return (
+        f"done: {counters['step']} steps, {counters['samples']} samples in "
+        f"{counters['elapsed_s'] / 60:.1f} min; checkpoint {final}\n"
+        f"next: python generate.py --checkpoint {run_dir}"
+    )
+
+
+def start_accelerator(settings: dict[str, Any]) -> Accelerator:
+    """accelerate's wrapper for the device (DEVICE), precision and gradient accumulation."""
+    use_cpu = resolve_device(settings["DEVICE"]).type == "cpu"
+    return Accelerator(
+        cpu=use_cpu,
+        mixed_precision=resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu),
+        gradient_accumulation_steps=settings["GRAD_ACCUM"],
+    )
+
+
+class Networks:
+    """The UNet being trained, its optimizer, its EMA, the noise schedule and the step counters."""
+
+    def __init__(self, unet: torch.nn.Module, settings: dict[str, Any]) -> None:
+        self.unet = self.raw = unet
+        self.scheduler = build_noise_scheduler(settings)
+        self.optimizer = torch.optim.AdamW(
+            unet.parameters(), lr=settings["LR"], weight_decay=settings["WEIGHT_DECAY"]
+        )
+        self.ema = EMA(unet, settings["EMA_DECAY"])
+        self.counters = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_s": 0.0, "samples": 0}
+        self.ema_unet = unet
+
+    @classmethod
+    def build(
+        cls,
+        settings: dict[str, Any],
+        transform: Any,
+        data: TrainingData,
+        state: dict | None,
+        device: torch.device,
+    ) -> Networks:
+        """Fresh networks seeded by SEED (the same on every process), or restored from ``state``."""
+        torch.manual_seed(settings["SEED"])
+        unet = build_unet(
+            settings, transform.channels, transform.height, transform.width, data.conditioning
+        )
+        net = cls(unet, settings)
+        if state is not None:
+            unet.load_state_dict(state["model"])
+            net.optimizer.load_state_dict(state["optimizer"])
+            net.ema.load_state_dict(
+                {
+                    "decay": settings["EMA_DECAY"],
+                    "step": state["counters"]["step"],
+                    "shadow": state["ema"],
+                }
+            )
+            net.counters = state["counters"]
+        if device.type == "cuda":
+            net.unet = unet.to(memory_format=torch.channels_last)
+        return net
+
+    def prepare(self, accel: Accelerator, compile_model: bool) -> tuple[Any, Any]:
+        """The model and optimizer wrapped for the device and processes (and compiled if asked)."""
+        model, optimizer = accel.prepare(self.unet, self.optimizer)
+        if compile_model:
+            model = torch.compile(model)
+        # The plain UNet under the DDP and torch.compile wrappers: its state-dict keys have no
+        # "_orig_mod." prefix, so a checkpoint of a compiled run loads into a plain UNet (resume).
+        self.raw = accel.unwrap_model(model, keep_torch_compile=False)
+        self.ema_unet = copy.deepcopy(self.raw).to("cpu").eval()
+        return model, optimizer
+
+    def save(
+        self, run_dir: Path, settings: dict[str, Any], transform: Any, data: TrainingData
+    ) -> Path:
+        """Write a checkpoint of the EMA weights and the resumable state; return its folder."""
+        self.ema.copy_to(self.ema_unet)
+        return ckpt.save_checkpoint(
+            run_dir,
+            self.counters["step"],
+            self.ema_unet,
+            self.scheduler,
+            transform.to_json(),
+            data.normalizer.to_json(),
+            settings,
+            data.real_returns,
+            {
+                "model": self.raw.state_dict(),
+                "ema": self.ema.shadow,
+                "optimizer": self.optimizer.state_dict(),
+                "counters": self.counters,
+            },
+            keep=settings["KEEP_CHECKPOINTS"],
+            extra_json={"conditioning": data.conditioning.to_json()} if data.conditioning else None,
+        )
+
+
+def describe_run(
+    settings: dict[str, Any],
+    data: TrainingData,
+    transform: Any,
+    unet: torch.nn.Module,
+    world: int,
+    device: torch.device,
+    run_dir: Path,
+    budget: Budget,
+) -> str:
+    """What this run trains on, with which model, where it writes and when it stops."""
+    n_params = sum(p.numel() for p in unet.parameters()) / 1e6
+    return (
+        f"data: {data.source}: {len(data.train_returns)} training returns, "
+        f"{len(data.windows)} windows of {settings['WINDOW_SIZE']}\n"
+        f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
+        f"{transform.channels} x {transform.height} x {transform.width} "
+        f"({transform.describe()} rows; returns power {data.normalizer.power:g}), "
+        f"{world} process(es) on {device}\n"
+        f"run: {run_dir} (stops at {budget.describe('minutes')})"
+    )
+
+
+def _dump_weights_for_tests(raw: torch.nn.Module, rank: int) -> None:
+    """A testing hook: with SCALODIFF_DUMP_WEIGHTS=DIR set, every process writes its final
+    raw weights to DIR/rank<R>.safetensors (tests/test_distributed.py checks that
+    data-parallel ranks end with identical weights). Unset, nothing is written."""
+    dump = os.environ.get("SCALODIFF_DUMP_WEIGHTS")
+    if dump:
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}
+        save_file(state, Path(dump) / f"rank{rank}.safetensors")
 
 
 if __name__ == "__main__":

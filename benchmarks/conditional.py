@@ -1,4 +1,4 @@
-"""Does a conditional checkpoint give what it is asked for? Issue 7's three tables.
+"""Does a conditional checkpoint give what it is asked for? Three tables.
 
     python benchmarks/conditional.py --checkpoint checkpoints/<vol-regime run> --n 256 --guidance 1 2 3
     python benchmarks/conditional.py --checkpoint checkpoints/<vol-regime run> --unconditional checkpoints/<plain run>
@@ -13,15 +13,15 @@ with the same seeds for every class, so the classes differ only by their label.
    paths' median; and the fraction of generated paths inside the real IQR. A
    realized-vol checkpoint is asked for the training windows' quantiles
    ``--targets`` and compared with the real windows whose rank is within 0.05.
-   Issue 7 asks for medians ordered as the real ones and at least 70% inside.
+   The target: medians ordered as the real ones and at least 70% inside.
 2. **Per asset** (asset): each series' std of training log returns against the
-   std of the paths generated for it; issue 7 asks for a ratio within 0.8-1.2.
+   std of the paths generated for it; the target is a ratio within 0.8-1.2.
 3. **Unconditional** (``--unconditional DIR``): the conditional model with the null
    label (guidance 0) against an unconditional model of the same data (volatility
    levels as generate.py gives unconditional paths: each checkpoint's VOL_LEVEL),
    both against the conditional checkpoint's real training windows, with
    evaluation.metrics.quick_summary. Error = |synth - real| (std: |ratio - 1|);
-   issue 7 asks that the conditional model's errors be at most 10% above the
+   the target is that the conditional model's errors be at most 10% above the
    unconditional model's.
 """
 
@@ -107,9 +107,19 @@ class Sampler:
         # Levels as generate.py takes them: the generated row for a label, VOL_LEVEL without one.
         level = generate.level_source(self.loaded["settings"].get("VOL_LEVEL"), request)
         returns, _ = generate.sample_returns(
-            self.loaded, a.n, self.name, self.steps, a.seed, a.batch_size, torch.device(a.device),
-            labels, null, guidance, normalizer, level,
-        )  # fmt: skip
+            self.loaded,
+            a.n,
+            sampler_name=self.name,
+            steps=self.steps,
+            seed=a.seed,
+            batch=a.batch_size,
+            device=torch.device(a.device),
+            labels=labels,
+            null_labels=null,
+            guidance=guidance,
+            normalizer_json=normalizer,
+            vol_level=level,
+        )
         return returns
 
 
@@ -120,16 +130,27 @@ def class_table(s: Sampler, guidance: list[float]) -> list[dict[str, Any]]:
         for k, name in enumerate(spec.classes):
             m = path_measure(spec.kind, s.paths(Request(k, name), g), spec.periods_per_year)
             real = spec.stats[k]
-            rows.append({"guidance": g, "class": name, "real_median": real["median"],
-                         "real_q25": real["q25"], "real_q75": real["q75"],
-                         "synth_median": float(np.median(m)), **_shares(m, real)})  # fmt: skip
+            rows.append(
+                {
+                    "guidance": g,
+                    "class": name,
+                    "real_median": real["median"],
+                    "real_q25": real["q25"],
+                    "real_q75": real["q75"],
+                    "synth_median": float(np.median(m)),
+                    **_shares(m, real),
+                }
+            )
     return rows
 
 
 def _shares(m: np.ndarray, real: dict[str, float]) -> dict[str, float]:
     """Shares of generated paths below, inside and above the real IQR (where the misses go)."""
-    return {"below_iqr": float(np.mean(m < real["q25"])), "inside_iqr": inside(m, real),
-            "above_iqr": float(np.mean(m > real["q75"]))}  # fmt: skip
+    return {
+        "below_iqr": float(np.mean(m < real["q25"])),
+        "inside_iqr": inside(m, real),
+        "above_iqr": float(np.mean(m > real["q75"])),
+    }
 
 
 def target_table(s: Sampler, guidance: list[float], targets: list[float]) -> list[dict[str, Any]]:
@@ -146,9 +167,17 @@ def target_table(s: Sampler, guidance: list[float], targets: list[float]) -> lis
             m = path_measure(
                 spec.kind, s.paths(Request(RANK_SCALE * u, f"q{u:g}"), g), spec.periods_per_year
             )
-            rows.append({"guidance": g, "class": f"{value:.4f} (q{u:g})", "real_median": near["median"],
-                         "real_q25": near["q25"], "real_q75": near["q75"],
-                         "synth_median": float(np.median(m)), **_shares(m, near)})  # fmt: skip
+            rows.append(
+                {
+                    "guidance": g,
+                    "class": f"{value:.4f} (q{u:g})",
+                    "real_median": near["median"],
+                    "real_q25": near["q25"],
+                    "real_q75": near["q75"],
+                    "synth_median": float(np.median(m)),
+                    **_shares(m, near),
+                }
+            )
     return rows
 
 
@@ -159,15 +188,19 @@ def print_class_table(spec: Conditioning, rows: list[dict[str, Any]]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['guidance']:g} | {r['class']} | {r['real_median']:.4f} | {r['real_q25']:.4f}-"
-              f"{r['real_q75']:.4f} | {r['synth_median']:.4f} | {100 * r['below_iqr']:.0f}% | "
-              f"{100 * r['inside_iqr']:.0f}% | {100 * r['above_iqr']:.0f}% |")  # fmt: skip
+        print(
+            f"| {r['guidance']:g} | {r['class']} | {r['real_median']:.4f} | {r['real_q25']:.4f}-"
+            f"{r['real_q75']:.4f} | {r['synth_median']:.4f} | {100 * r['below_iqr']:.0f}% | "
+            f"{100 * r['inside_iqr']:.0f}% | {100 * r['above_iqr']:.0f}% |"
+        )
     for g in sorted({r["guidance"] for r in rows}):
         part = [r for r in rows if r["guidance"] == g]
         ordered = all(np.diff([r["synth_median"] for r in part]) > 0)
         worst = min(r["inside_iqr"] for r in part)
-        print(f"guidance {g:g}: generated medians {'ordered' if ordered else 'NOT ordered'} as the "
-              f"real classes; fewest inside the real IQR {100 * worst:.0f}% (target >= 70%)")  # fmt: skip
+        print(
+            f"guidance {g:g}: generated medians {'ordered' if ordered else 'NOT ordered'} as the "
+            f"real classes; fewest inside the real IQR {100 * worst:.0f}% (target >= 70%)"
+        )
 
 
 def asset_table(s: Sampler, guidance: list[float]) -> list[dict[str, Any]]:
@@ -176,14 +209,23 @@ def asset_table(s: Sampler, guidance: list[float]) -> list[dict[str, Any]]:
     for g in guidance:
         for k, asset in enumerate(s.spec.assets):
             std = float(np.std(s.paths(Request(k, asset["name"], asset), g)))
-            rows.append({"guidance": g, "asset": asset["name"], "real_std": asset["std"],
-                         "synth_std": std, "ratio": std / asset["std"]})  # fmt: skip
+            rows.append(
+                {
+                    "guidance": g,
+                    "asset": asset["name"],
+                    "real_std": asset["std"],
+                    "synth_std": std,
+                    "ratio": std / asset["std"],
+                }
+            )
     print("\n| guidance | asset | real std | generated std | ratio | within +-20% |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         ok = "yes" if abs(r["ratio"] - 1) <= 0.2 else "no"
-        print(f"| {r['guidance']:g} | {r['asset']} | {r['real_std']:.5f} | {r['synth_std']:.5f} | "
-              f"{r['ratio']:.3f} | {ok} |")  # fmt: skip
+        print(
+            f"| {r['guidance']:g} | {r['asset']} | {r['real_std']:.5f} | {r['synth_std']:.5f} | "
+            f"{r['ratio']:.3f} | {ok} |"
+        )
     return rows
 
 
@@ -200,8 +242,10 @@ def unconditional_table(cond: Sampler, plain: Sampler) -> dict[str, Any]:
     length = null_paths.shape[1]
     windows = windows_view(real, length, max(1, length // 4))
     ours, theirs = quick_summary(windows, null_paths), quick_summary(windows, plain.paths(None))
-    print(f"\nunconditional: {cond.step_dir} (null label) vs {plain.step_dir}, {len(windows)} "
-          "real windows\n")  # fmt: skip
+    print(
+        f"\nunconditional: {cond.step_dir} (null label) vs {plain.step_dir}, {len(windows)} "
+        "real windows\n"
+    )
     print("| metric | real | unconditional model | conditional, null label | error ratio |")
     print("|---|---|---|---|---|")
     ratios = {}
@@ -209,9 +253,11 @@ def unconditional_table(cond: Sampler, plain: Sampler) -> dict[str, Any]:
         real_value = 1.0 if key == "std" else ours[f"{key}_real"]
         pick = "std_ratio" if key == "std" else f"{key}_synth"
         ratios[key] = error(ours) / max(error(theirs), 1e-12)
-        print(f"| {key}{' ratio' if key == 'std' else ''} | {real_value:.4f} | {theirs[pick]:.4f} | "
-              f"{ours[pick]:.4f} | {ratios[key]:.2f} |")  # fmt: skip
-    print("error ratio = conditional error / unconditional error (<= 1.10 meets issue 7)")
+        print(
+            f"| {key}{' ratio' if key == 'std' else ''} | {real_value:.4f} | {theirs[pick]:.4f} | "
+            f"{ours[pick]:.4f} | {ratios[key]:.2f} |"
+        )
+    print("error ratio = conditional error / unconditional error (the target: <= 1.10)")
     return {"conditional": ours, "unconditional": theirs, "error_ratio": ratios}
 
 

@@ -9,10 +9,10 @@ file: minute bars (timestamp, close) as CSV or Parquet, a HistData.com M1 export
 (``YYYYMMDD HHMMSSmmm,bid,ask,0``, priced at the mid). Then a fresh Python
 process (so that peaks do not mix) runs what train.py runs before its first step:
 
-1. ``train.prepare_data``: ``load_prices`` (reading, cleaning and checking the
+1. ``data.training_data.prepare_training_data``: ``load_prices`` (reading, cleaning and checking the
    file), log returns, the time split, the normalizer fitted on the training
    part, normalized float32 returns and the window view (stride STRIDE);
-2. ``train.make_transform``: the scalogram transform with its per-row scales
+2. ``transforms.build.build_transform``: the scalogram transform with its per-row scales
    fitted on the training windows;
 3. one epoch of train.py's batching: the epoch permutation, then every batch of
    windows copied out of the view. Only the first --forward-batches batches also
@@ -26,7 +26,7 @@ missed) after each stage, next to the size that precomputed scalograms of every
 window would take, and last the formats' peaks side by side with each format's
 growth per row between the shortest and the longest series. Memory should grow
 with the series length (a few arrays of one value per row), never with windows x
-image size. Issue 5's target: below 2 GiB at 10 million rows.
+image size. The target: below 2 GiB at 10 million rows.
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def measure(path: Path, preset: str, forward_batches: int) -> dict[str, Any]:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    import train
+    from data import training_data
+    from transforms.build import build_transform
     from utils.seeding import derive_seed
     from utils.settings import apply_preset, config_defaults
 
@@ -202,9 +203,9 @@ def measure(path: Path, preset: str, forward_batches: int) -> dict[str, Any]:
         {**config_defaults(), "CSV_PATH": str(path), "COLUMN": "close", "PRESET": preset},
         cuda_available=torch.cuda.is_available(),
     )
-    # Reading the file is most of prepare_data's memory: wrap train.py's load_prices (the
-    # name prepare_data calls) to note the peak when it returns, leaving the code path as is.
-    load = train.load_prices
+    # Reading the file is most of prepare_data's memory: wrap the load_prices that
+    # prepare_training_data calls to note the peak when it returns, leaving the code path as is.
+    load = training_data.load_prices
 
     def load_and_mark(*a: Any, **k: Any) -> Any:
         t_load = time.perf_counter()
@@ -212,15 +213,15 @@ def measure(path: Path, preset: str, forward_batches: int) -> dict[str, Any]:
         stage("load_prices", t_load)
         return result
 
-    train.load_prices = load_and_mark
+    training_data.load_prices = load_and_mark
     t0 = time.perf_counter()
-    data = train.prepare_data(settings, None)
-    train.load_prices = load
+    data = training_data.prepare_training_data(settings, str(path))
+    training_data.load_prices = load
     stage("prepare_data", t0)
 
     t0 = time.perf_counter()
-    windows = data["windows"]
-    transform = train.make_transform(settings, windows, None)
+    windows = data.windows
+    transform = build_transform(settings, windows)
     stage("make_transform", t0)
 
     # One epoch of train.py's batching: a permutation of all windows, batches copied out of
@@ -239,7 +240,7 @@ def measure(path: Path, preset: str, forward_batches: int) -> dict[str, Any]:
 
     shape = (transform.channels, transform.height, transform.width)
     out.update(
-        rows=len(data["prices"]),
+        rows=data.n_prices,
         windows=len(windows),
         window_size=settings["WINDOW_SIZE"],
         stride=settings["STRIDE"],

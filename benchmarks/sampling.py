@@ -14,7 +14,7 @@ kurtosis, lag-1 ACF of |r|) plus the distance between the ACF curves of |r|
 
 The last columns compare with DDPM-1000: speed-up per path, and the relative
 change of the ACF(|r|) distance and of the kurtosis error |kurtosis - real|
-(positive = worse). Issue 5's target: DPM-Solver++ at its default steps at least
+(positive = worse). The target: DPM-Solver++ at its default steps at least
 40x faster per path than DDPM-1000 and at most 10% worse on those two. The
 "+-" columns are bootstrap standard errors over paths: a difference smaller
 than them is noise of the sample size, not of the sampler. DDPM-1000 is slow
@@ -216,13 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     if args.ddpm_n % args.batch_size and any(name == "ddpm" for name, _ in specs):
         # A smaller last batch costs less per sample on a CPU (cache), which would flatter DDPM.
-        print(f"  note: --ddpm-n {args.ddpm_n} is not a multiple of --batch-size {args.batch_size}; "
-              "per-path speed-ups are like for like only when it is")  # fmt: skip
+        print(
+            f"  note: --ddpm-n {args.ddpm_n} is not a multiple of --batch-size {args.batch_size}; "
+            "per-path speed-ups are like for like only when it is"
+        )
     for name, steps in specs:
         n = args.ddpm_n if name == "ddpm" else args.n
         t0 = time.perf_counter()
         returns, _ = generate.sample_returns(
-            loaded, n, name, steps, args.seed, args.batch_size, device, vol_level=vol_level
+            loaded,
+            n,
+            sampler_name=name,
+            steps=steps,
+            seed=args.seed,
+            batch=args.batch_size,
+            device=device,
+            vol_level=vol_level,
         )
         seconds = time.perf_counter() - t0
         if real_windows is None:  # as generate.py compares: real windows of the paths' length
@@ -235,13 +244,23 @@ def main(argv: list[str] | None = None) -> int:
             lags = m.abs_acf_max_lag(length)
             acf_real = m.acf(np.abs(real_windows), lags)
             print(f"  real: {len(real_windows)} windows of {length} from the checkpoint")
-        row = {"sampler": f"{name}-{steps}", "name": name, "steps": steps, "n": n, "seconds": seconds,
-               "s_per_path": seconds / n, "finite": bool(np.isfinite(returns).all())}  # fmt: skip
+        row = {
+            "sampler": f"{name}-{steps}",
+            "name": name,
+            "steps": steps,
+            "n": n,
+            "seconds": seconds,
+            "s_per_path": seconds / n,
+            "finite": bool(np.isfinite(returns).all()),
+        }
         row.update(quality(real_windows, returns, acf_real, lags))
         row.update(bootstrap_se(real_windows, returns, acf_real, lags, args.bootstrap, args.seed))
         rows.append(row)
-        print(f"  {row['sampler']:10s} {n:5d} paths {seconds:8.1f} s  {1000 * row['s_per_path']:8.1f} ms/path  "
-              f"ACF|r| dist {row['acf_abs_dist']:.4f}  kurtosis {row['kurtosis_synth']:.3f}", flush=True)  # fmt: skip
+        print(
+            f"  {row['sampler']:10s} {n:5d} paths {seconds:8.1f} s  {1000 * row['s_per_path']:8.1f} ms/path  "
+            f"ACF|r| dist {row['acf_abs_dist']:.4f}  kurtosis {row['kurtosis_synth']:.3f}",
+            flush=True,
+        )
 
     ref = rows[0]
     for r in rows:
@@ -259,8 +278,13 @@ def main(argv: list[str] | None = None) -> int:
             "in training mode (autograd on)"
         )
     if args.json:
-        payload = {"checkpoint": str(step_dir), "device": str(device), "real_windows": len(real_windows),
-                   "rows": rows, "forward_check": check}  # fmt: skip
+        payload = {
+            "checkpoint": str(step_dir),
+            "device": str(device),
+            "real_windows": len(real_windows),
+            "rows": rows,
+            "forward_check": check,
+        }
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     return 0

@@ -82,9 +82,17 @@ def embedded_pngs(page: str) -> list[Image.Image]:
 
 def _run(chromium: str, args: list[str], profile: str, timeout: float) -> str:
     # --no-sandbox: Chromium refuses to run as root otherwise (CI containers run as root).
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--disable-dev-shm-usage", "--no-first-run", "--force-device-scale-factor=1",
-            f"--user-data-dir={profile}"]  # fmt: skip
+    base = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={profile}",
+    ]
     try:
         done = subprocess.run(
             base + args, capture_output=True, text=True, timeout=timeout, check=False
@@ -105,10 +113,15 @@ def probe(chromium: str, page: Path, width: int, profile: str, timeout: float) -
         copy.write_text(text.replace("</body>", _PROBE + "</body>", 1), encoding="utf-8")
         dom = _run(
             chromium,
-            [f"--window-size={width},1000", "--virtual-time-budget=10000", "--dump-dom",
-             copy.as_uri()],
-            profile, timeout,
-        )  # fmt: skip
+            [
+                f"--window-size={width},1000",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                copy.as_uri(),
+            ],
+            profile,
+            timeout,
+        )
     found = re.search(r'<pre id="scalodiff-probe">(.*?)</pre>', dom, flags=re.S)
     if not found:
         raise ReportCheckError("the page's load event never fired in the browser (no probe output)")
@@ -160,8 +173,12 @@ def check_report(
             )
         height = min(int(info["height"]) + 20, MAX_HEIGHT)
         shot.parent.mkdir(parents=True, exist_ok=True)
-        _run(browser, [f"--window-size={width},{height}", f"--screenshot={shot.resolve()}",
-                       page.as_uri()], profile, timeout)  # fmt: skip
+        _run(
+            browser,
+            [f"--window-size={width},{height}", f"--screenshot={shot.resolve()}", page.as_uri()],
+            profile,
+            timeout,
+        )
     if not shot.is_file():
         raise ReportCheckError(f"{browser} wrote no screenshot to {shot}")
     picture = Image.open(shot)
@@ -170,8 +187,12 @@ def check_report(
         raise ReportCheckError(f"the screenshot {shot} is blank")
     rendered = 0
     for i, im in enumerate(images):
-        box = (int(im["left"]), int(im["top"]), int(im["left"] + im["width"]),
-               int(im["top"] + im["height"]))  # fmt: skip
+        box = (
+            int(im["left"]),
+            int(im["top"]),
+            int(im["left"] + im["width"]),
+            int(im["top"] + im["height"]),
+        )
         if box[3] > picture.height:
             raise ReportCheckError(
                 f"figure {i + 1} lies below the screenshot ({box[3]} > {picture.height} px); "

@@ -9,8 +9,8 @@ One step is what train.py's loop does for one batch on one device: copy the batc
 of windows out of the window view, scalogram forward on the device, noise and
 timesteps, UNet forward and backward (under bf16 autocast when on), gradient
 clipping, AdamW step and the EMA update, and the loss read back to the host. The
-data are train.py's: its prepare_data() and make_transform() on config.py's data
-source (the built-in S&P 500 when config.py's CSV file is absent).
+data are train.py's: prepare_training_data() and build_transform() on config.py's
+data source (the built-in S&P 500 when config.py's CSV file is absent).
 
 FLOPs per sample are counted by torch.utils.flop_counter.FlopCounterMode over one
 UNet forward + backward (matmuls, convolutions, attention; the scalogram transform,
@@ -22,7 +22,7 @@ Timings on a shared machine are noisy: compare the ratio columns, which come fro
 one run, rather than absolute numbers from different runs; the configurations are
 timed in rounds (one step of each per round) so that a change of load hits all.
 The seed preset (the reference: 26.6 M parameters, ~229 GFLOP per sample as counted
-here, ~211 by hand in MEASUREMENTS.md) takes seconds per sample on a CPU, so it
+here) takes seconds per sample on a CPU, so it
 runs with a small batch and few steps by default (--seed-batch-size, --seed-steps).
 """
 
@@ -45,9 +45,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import train  # noqa: E402  (the repository root is on the path only now)
+from data.training_data import TrainingData, prepare_training_data  # noqa: E402
 from models.diffusion import EMA, build_noise_scheduler, build_unet  # noqa: E402
-from utils.settings import apply_preset, config_defaults  # noqa: E402
+from models.training import diffusion_loss, noised_batch  # noqa: E402
+from transforms.build import build_transform  # noqa: E402
+from utils.device import resolve_mixed_precision  # noqa: E402
+from utils.settings import apply_preset, config_defaults, data_source  # noqa: E402
 
 TOGGLES = ("bf16", "channels_last", "compile", "tf32")
 
@@ -181,13 +184,13 @@ class Step:
     def __init__(
         self,
         settings: dict[str, Any],
-        data: dict[str, Any],
+        data: TrainingData,
         device: torch.device,
         opts: dict[str, bool],
     ) -> None:
         self.settings, self.device, self.opts = settings, device, opts
-        self.windows = data["windows"]
-        self.transform = train.make_transform(settings, self.windows, None)
+        self.windows = data.windows
+        self.transform = build_transform(settings, self.windows)
         torch.manual_seed(settings["SEED"])
         self.unet = build_unet(
             settings, self.transform.channels, self.transform.height, self.transform.width
@@ -209,27 +212,20 @@ class Step:
         x = torch.from_numpy(self.windows[idx]).to(self.device, non_blocking=True)
         with torch.no_grad():
             x0 = self.transform.forward(x)
-        noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
-        t = torch.randint(
-            0, self.scheduler.config.num_train_timesteps, (size,), generator=self.gen
-        ).to(self.device)
-        noisy = self.scheduler.add_noise(x0, noise, t)
-        epsilon = self.settings["PREDICTION_TYPE"] == "epsilon"
-        target = noise if epsilon else self.scheduler.get_velocity(x0, noise, t)
-        return noisy, t, target
+        return noised_batch(self.scheduler, x0, self.gen)
 
     def forward_backward(
         self, model: torch.nn.Module, noisy: torch.Tensor, t: torch.Tensor, target: torch.Tensor
     ) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts["bf16"]):
-            pred = model(noisy, t).sample
-            loss = torch.nn.functional.mse_loss(pred.float(), target)
+            loss = diffusion_loss(model, noisy, t, target)
         loss.backward()
         return loss
 
     def __call__(self, size: int) -> float:
         loss = self.forward_backward(self.model, *self.batch(size))
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), self.settings["GRAD_CLIP"])
+        if self.settings["GRAD_CLIP"] is not None:  # None: no clipping
+            torch.nn.utils.clip_grad_norm_(self.unet.parameters(), self.settings["GRAD_CLIP"])
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.unet)
@@ -265,7 +261,7 @@ def variants(
 ) -> list[dict[str, bool]]:
     """Every combination of the toggles asked for; the first one is train.py's default here."""
     cuda = device.type == "cuda"
-    mixed = train.resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu=not cuda)
+    mixed = resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu=not cuda)
     default = {
         "bf16": mixed == "bf16",
         "channels_last": cuda,
@@ -314,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     configs: list[dict[str, Any]] = []
     for preset in presets:
         settings = apply_preset({**base, "PRESET": preset}, cuda_available=use_cuda)
-        data = train.prepare_data(settings, None)  # the same data and window view as train.py
+        source, _note = data_source(settings)
+        data = prepare_training_data(settings, source)  # the same data and window view as train.py
         seed = preset == "seed"
         if seed:
             size = args.seed_batch_size or (2 if cpu else settings["BATCH_SIZE"])
@@ -327,8 +324,17 @@ def main(argv: list[str] | None = None) -> int:
             if flops is None:  # the same for every variant: count once, at a small batch
                 flops = step.flops_per_sample(min(size, 2))
             name = label(opts, device) + (f" {threads}t" if len(thread_counts) > 1 else "")
-            config = {"preset": preset, "variant": name, "opts": opts, "threads": threads,
-                      "step": step, "batch": size, "steps": steps, "flops": flops, "times": []}  # fmt: skip
+            config = {
+                "preset": preset,
+                "variant": name,
+                "opts": opts,
+                "threads": threads,
+                "step": step,
+                "batch": size,
+                "steps": steps,
+                "flops": flops,
+                "times": [],
+            }
             for _ in range(args.warmup if not (seed and cpu) else 1):
                 run_step(config)
             configs.append(config)
@@ -336,8 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         for c in configs:
             if round_ < c["steps"]:
                 c["times"].append(run_step(c))
-        print(f"  round {round_ + 1}: " + ", ".join(f"{c['preset']} {c['variant']} {c['times'][-1]:.2f} s"
-                                                     for c in configs if round_ < c["steps"]), flush=True)  # fmt: skip
+        print(
+            f"  round {round_ + 1}: "
+            + ", ".join(
+                f"{c['preset']} {c['variant']} {c['times'][-1]:.2f} s"
+                for c in configs
+                if round_ < c["steps"]
+            ),
+            flush=True,
+        )
     for n in thread_counts:
         after = measure_peaks(device, args.peak_seconds, n)
         peaks[n] = {k: max(v, after[k]) for k, v in peaks[n].items()}
@@ -349,13 +362,23 @@ def main(argv: list[str] | None = None) -> int:
         per_step = statistics.median(c["times"])
         rate = c["batch"] / per_step
         step = c["step"]
-        rows.append({
-            "preset": c["preset"], "variant": c["variant"], **c["opts"], "threads": c["threads"],
-            "params_m": sum(p.numel() for p in step.unet.parameters()) / 1e6,
-            "image": f"{step.transform.channels}x{step.transform.height}x{step.transform.width}",
-            "batch": c["batch"], "steps": c["steps"], "step_s_median": per_step, "step_s_all": c["times"],
-            "samples_per_s": rate, "gflop_per_sample": c["flops"] / 1e9, "gflop_per_s": c["flops"] * rate / 1e9,
-        })  # fmt: skip
+        rows.append(
+            {
+                "preset": c["preset"],
+                "variant": c["variant"],
+                **c["opts"],
+                "threads": c["threads"],
+                "params_m": sum(p.numel() for p in step.unet.parameters()) / 1e6,
+                "image": f"{step.transform.channels}x{step.transform.height}x{step.transform.width}",
+                "batch": c["batch"],
+                "steps": c["steps"],
+                "step_s_median": per_step,
+                "step_s_all": c["times"],
+                "samples_per_s": rate,
+                "gflop_per_sample": c["flops"] / 1e9,
+                "gflop_per_s": c["flops"] * rate / 1e9,
+            }
+        )
     del configs
 
     seeds = {r["variant"]: r for r in rows if r["preset"] == "seed"}
@@ -373,16 +396,20 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows, peaks))
     if reference:
-        print(f"\nx seed = samples/s over the seed preset's (batch {reference['batch']}) with the same "
-              "variant, or its default.")  # fmt: skip
-        # Issue 5 compares train.py's default cpu run with the reference implementation,
+        print(
+            f"\nx seed = samples/s over the seed preset's (batch {reference['batch']}) with the same "
+            "variant, or its default."
+        )
+        # The target compares train.py's default cpu run with the reference implementation,
         # which trained in fp32 without compile; that seed row exists with --bf16 both.
         cpu_default = next((r for r in rows if r["preset"] == "cpu"), None)
         plain = [r for r in seeds.values() if not (r["bf16"] or r["compile"] or r["channels_last"])]
         if cpu_default and plain:
             ratio = cpu_default["samples_per_s"] / plain[0]["samples_per_s"]
-            print(f"cpu preset as train.py runs it ({cpu_default['variant']}) over the seed reference "
-                  f"({plain[0]['variant']}): {ratio:.1f}x (issue 5 target on 2 cores: >= 30)")  # fmt: skip
+            print(
+                f"cpu preset as train.py runs it ({cpu_default['variant']}) over the seed reference "
+                f"({plain[0]['variant']}): {ratio:.1f}x (target on 2 cores: >= 30)"
+            )
     if args.json:
         payload = {
             "device": where,

@@ -1,4 +1,4 @@
-"""Speed and accuracy of the scalogram transform (issue 2), printed in one run.
+"""Speed and accuracy of the scalogram transform, printed in one run.
 
     python benchmarks/transform.py            # full run, a few minutes on 2 busy cores
     python benchmarks/transform.py --quick    # fewer windows for the slow parts

@@ -3,7 +3,7 @@
 Read whole, the two text columns of a 10-million-row minute-bar file take well
 over a GiB before a single price is a number, and every string operation on
 them (strip, lower, the conversion to Python strings that ``pd.to_datetime``
-does) copies them again: 2.7 GiB peak against issue 5's 2 GiB target for all
+does) copies them again: 2.7 GiB peak against the 2 GiB target for all
 of training's preparation. Here only one chunk's text exists at a time; what
 stays is a float64, two bools and a datetime64 per row.
 
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from data.cleaning import ParsedPrices, first_time_format, parse_price_text, parse_times_with
+from data.dates import TimeFormat
 
 # Rows per chunk: ~50 MB of text and its copies at a time, few enough chunks that
 # the per-chunk overhead is lost in the parsing.
@@ -86,12 +87,22 @@ def _common_unit(units: set[str]) -> np.dtype:
     return np.dtype(f"datetime64[{finest}]")
 
 
+def column_chunks(
+    path: str | os.PathLike, options: dict[str, Any], skip: int, column: int
+) -> Iterator[pd.Series]:
+    """One column's text, ``CHUNK_ROWS`` rows at a time (raises :class:`WholeFile` as reading does)."""
+    for chunk in _chunks(path, options, skip, [column]):
+        yield chunk[column]
+
+
 def read_columns(
     path: str | os.PathLike,
     options: dict[str, Any],
     skip: int,
     price: int,
     time: int | None,
+    style: str | None = None,
+    reading: TimeFormat | None = None,
 ) -> tuple[ParsedPrices, pd.Series | None, Callable[[int], str] | None]:
     """Read and classify a CSV's price column and parse its time column, chunk by chunk.
 
@@ -106,6 +117,11 @@ def read_columns(
         Lines before the first data row (leading blank lines and the header).
     price, time : int, int or None
         Positions of the price and time columns.
+    style : str, optional
+        The price column's separators (:func:`data.numbers.number_style`).
+    reading : TimeFormat, optional
+        How to read the times, decided for the whole column (:mod:`data.dates`);
+        by default the format pandas infers from the first time.
 
     Returns
     -------
@@ -129,7 +145,7 @@ def read_columns(
     zones: set[Any] = set()
     for chunk in _chunks(path, options, skip, columns):
         cells = chunk[price]
-        v, m, nn, _tokens = parse_price_text(cells)
+        v, m, nn, _tokens = parse_price_text(cells, style=style)
         del _tokens  # the stripped text: messages read the file again instead
         empty = (cells == "").to_numpy(dtype=bool, na_value=False)
         values.append(v)
@@ -141,11 +157,15 @@ def read_columns(
             # As clean_prices does: only the times of rows that keep a price are parsed.
             tokens = text[~m].astype(str).str.strip()
             part = np.full(len(chunk), np.datetime64("NaT"), dtype="datetime64[ns]")
-            if len(tokens):
+            if len(tokens) and reading is not None:
+                # Unreadable cells stay NaT: clean_prices names the first one's line.
+                parsed = reading.parse(tokens)
+            elif len(tokens):
                 time_format = time_format or first_time_format(tokens)
                 parsed = parse_times_with(tokens, time_format) if time_format else None
                 if parsed is None:
                     raise WholeFile
+            if len(tokens):
                 zones.add(getattr(parsed.dtype, "tz", None))
                 if parsed.dt.tz is not None:  # kept as UTC; the zone goes back on at the end
                     parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)

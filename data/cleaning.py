@@ -9,7 +9,9 @@ the same messages:
 - NaN or Inf -> error (a computed value gone wrong, not a missing one);
 - missing cells ('', '.', 'NA', ...) -> dropped with a warning, or an error when
   more than ``max_missing_frac`` of the rows are missing;
-- unparseable times -> error; unsorted times -> sorted with a warning;
+- unparseable times -> error (numeric dates such as 03/04/2020 are read in the one
+  order :mod:`data.dates` decided for the whole column); unsorted times -> sorted
+  with a warning;
   duplicate times -> the last row of each kept, with a warning;
 - non-positive prices -> error (log returns are impossible);
 - fewer than two prices or a constant series -> error.
@@ -25,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.dates import TimeFormat
+from data.numbers import to_plain
 from utils.errors import ScalodiffError
 
 # The price column asked for by default. A file without it but with exactly one
@@ -141,7 +145,7 @@ class ParsedPrices:
 
 
 def parse_price_text(
-    cells: pd.Series, missing: np.ndarray | None = None
+    cells: pd.Series, missing: np.ndarray | None = None, style: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
     """Classify text price cells: numbers, missing markers, and anything else.
 
@@ -151,6 +155,8 @@ def parse_price_text(
         Price cells as text (nulls allowed), in file order.
     missing : numpy.ndarray of bool, optional
         Cells known to be missing beyond the text markers (e.g. Parquet nulls).
+    style : str, optional
+        Separators the column is written with (:func:`data.numbers.number_style`).
 
     Returns
     -------
@@ -173,7 +179,9 @@ def parse_price_text(
         | lower.isin(MISSING_MARKERS).to_numpy(dtype=bool, na_value=True)
     )
     tokens = tokens.fillna("")
-    numbers = pd.to_numeric(tokens.mask(is_missing), errors="coerce")
+    text = tokens if style is None else to_plain(tokens, style)
+    numbers = pd.to_numeric(text.mask(is_missing), errors="coerce")
+    del text
     values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     del numbers
     nan_text = lower.str.lstrip("+-").isin({"nan"}).to_numpy(dtype=bool, na_value=False)
@@ -390,6 +398,18 @@ def resolve_column(
     )
 
 
+def _reading_note(reading: TimeFormat | None) -> str:
+    """How the times were read, when a message about an unreadable time needs it."""
+    if reading is None:
+        return ""
+    if reading.strftime is not None:
+        return f"; DATE_FORMAT is {reading.strftime!r}"
+    if reading.epoch_unit is not None:
+        return f"; read as Unix times in {reading.epoch_unit}"
+    order = "day" if reading.day_first else "month"
+    return f"; dates read {order} first, as the rest of the column (DATE_FORMAT sets it)"
+
+
 def _text_at(cells: pd.Series) -> Callable[[int], str]:
     """A row's cell as stripped text, for messages."""
     return lambda pos: str(cells.iloc[pos]).strip()
@@ -405,6 +425,8 @@ def clean_prices(
     max_missing_frac: float,
     missing: np.ndarray | None = None,
     time_text: Callable[[int], str] | None = None,
+    number_style: str | None = None,
+    time_reading: TimeFormat | None = None,
 ) -> tuple[np.ndarray, pd.DatetimeIndex | None]:
     """Turn raw price (and time) cells into checked values and timestamps.
 
@@ -429,6 +451,11 @@ def clean_prices(
         Maps a 0-based row to its time as written, for messages; by default
         the time cell as given (a reader that parsed the times already passes
         the file's text, so messages quote what the user wrote).
+    number_style : str, optional
+        The price column's separators (:func:`data.numbers.number_style`).
+    time_reading : TimeFormat, optional
+        How to read the time column when its text is ambiguous
+        (:func:`data.dates.time_format`); by default pandas infers it.
 
     Returns
     -------
@@ -469,7 +496,7 @@ def clean_prices(
             return "" if is_missing[i] else str(values[i])
 
     else:
-        values, is_missing, non_numeric, tokens = parse_price_text(cells, is_missing)
+        values, is_missing, non_numeric, tokens = parse_price_text(cells, is_missing, number_style)
 
         def shown(i: int) -> str:
             return str(tokens.iloc[i])
@@ -517,14 +544,17 @@ def clean_prices(
     stamps: pd.DatetimeIndex | None = None
     if times is not None:
         times = times.reset_index(drop=True)
-        parsed = _parse_times(times.iloc[keep])
+        if time_reading is not None and not pd.api.types.is_datetime64_any_dtype(times):
+            parsed = time_reading.parse(_tokens(times.iloc[keep]))
+        else:
+            parsed = _parse_times(times.iloc[keep])
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if bad.size:
             first = int(keep[bad[0]])
             raise ScalodiffError(
                 f"{where}: cannot read {time_text(first)!r} at {locate(first)} "
-                f"as a date/time ({bad.size} such rows). Fix those cells, or remove the "
-                "time column if the file has none."
+                f"as a date/time ({bad.size} such rows{_reading_note(time_reading)}). Fix those "
+                "cells, or remove the time column if the file has none."
             )
         stamps = pd.DatetimeIndex(parsed).rename(None)
         if not stamps.is_monotonic_increasing:

@@ -124,8 +124,14 @@ def summary(values: np.ndarray) -> dict[str, float]:
     if v.size == 0:
         return {"count": 0, **dict.fromkeys(("median", "q25", "q75", "min", "max"), math.nan)}
     q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75])
-    return {"count": int(v.size), "median": float(median), "q25": float(q25),
-            "q75": float(q75), "min": float(v.min()), "max": float(v.max())}  # fmt: skip
+    return {
+        "count": int(v.size),
+        "median": float(median),
+        "q25": float(q25),
+        "q75": float(q75),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
 
 
 @dataclass
@@ -226,9 +232,11 @@ class Conditioning:
             return [
                 f"  {a['name']:<8} std of training log returns {a['std']:.5f}" for a in self.assets
             ]
-        rows = list(zip(self.classes, self.stats, strict=True)) if self.categorical else [
-            ("all", self.stats[0])
-        ]  # fmt: skip
+        rows = (
+            list(zip(self.classes, self.stats, strict=True))
+            if self.categorical
+            else [("all", self.stats[0])]
+        )
         return [
             f"  {name:<6} {self.measure_name} median {s['median']:.4f}, IQR {s['q25']:.4f}-"
             f"{s['q75']:.4f}, range {s['min']:.4f}-{s['max']:.4f} ({s['count']} windows)"
@@ -297,8 +305,13 @@ def fit_conditioning(
     """
     m = np.asarray(measure, dtype=np.float64)
     if kind == "realized-vol":
-        return Conditioning(kind=kind, periods_per_year=periods, stats=[summary(m)],
-                            grid=np.quantile(m, GRID_PROBS).tolist(), drop=drop)  # fmt: skip
+        return Conditioning(
+            kind=kind,
+            periods_per_year=periods,
+            stats=[summary(m)],
+            grid=np.quantile(m, GRID_PROBS).tolist(),
+            drop=drop,
+        )
     q = check_quantiles(quantiles)
     edges = np.quantile(m, q)
     if np.any(np.diff(edges) <= 0):
@@ -308,9 +321,15 @@ def fit_conditioning(
         )
     labels = np.searchsorted(edges, m, side="right")
     stats = [summary(m[labels == i]) for i in range(len(q) + 1)]
-    return Conditioning(kind=kind, classes=class_names(kind, len(q) + 1), quantiles=q,
-                        edges=edges.tolist(), periods_per_year=periods, stats=stats,
-                        drop=drop)  # fmt: skip
+    return Conditioning(
+        kind=kind,
+        classes=class_names(kind, len(q) + 1),
+        quantiles=q,
+        edges=edges.tolist(),
+        periods_per_year=periods,
+        stats=stats,
+        drop=drop,
+    )
 
 
 def matching_windows(

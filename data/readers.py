@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from data import builtin, chunked, histdata
+from data import builtin, chunked, dates, histdata
 from data.cleaning import (
     DEFAULT_COLUMN,
+    MISSING_MARKERS,
     SAMPLE_ROWS,
     PriceSeries,
     clean_prices,
@@ -42,12 +44,15 @@ from data.cleaning import (
     looks_numeric,
     resolve_column,
 )
+from data.numbers import number_style
 from utils.errors import ScalodiffError
 
 __all__ = ["PriceSeries", "detect_format", "load_prices"]
 
 _DELIMITERS = (",", ";", "\t", "|")
 _HEAD_BYTES = 64 * 1024
+# The first bytes of an old binary Excel .xls (an OLE2 compound file); 4 bytes are compared.
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 def load_prices(
@@ -55,6 +60,7 @@ def load_prices(
     column: str | None = DEFAULT_COLUMN,
     *,
     max_missing_frac: float = 0.01,
+    date_format: str | None = None,
 ) -> PriceSeries:
     """Load, clean and check a price series.
 
@@ -73,6 +79,10 @@ def load_prices(
     max_missing_frac : float, default 0.01
         Missing price cells (empty, '.', 'NA', ...) up to this fraction of the
         rows are dropped with a warning; more is an error.
+    date_format : str or None, default None
+        How to read numeric dates such as 03/04/2020 (the setting DATE_FORMAT):
+        None detects day or month first from the whole column (:mod:`data.dates`),
+        "dayfirst" / "monthfirst" choose, a strftime format reads every time with it.
 
     Returns
     -------
@@ -110,10 +120,10 @@ def load_prices(
     try:
         file_format = detect_format(path)
         if file_format == "parquet":
-            return _read_parquet(path, column, max_missing_frac)
+            return _read_parquet(path, column, max_missing_frac, date_format)
         if file_format.startswith("histdata"):
             return histdata.read_histdata(path, file_format, column)
-        return _read_csv(path, column, max_missing_frac)
+        return _read_csv(path, column, max_missing_frac, date_format)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         # A cut or damaged .gz (e.g. an interrupted download) fails wherever it is read.
         detail = " ".join(str(error).split())
@@ -194,6 +204,11 @@ def detect_format(path: str | os.PathLike) -> str:
         magic = handle.read(4)
     if magic == b"PAR1":
         return "parquet"
+    if (magic.startswith(b"PK") and _is_workbook(path)) or magic == _OLE_MAGIC:
+        raise ScalodiffError(
+            f"{path} is an Excel workbook, which is not read here; open it and save the sheet "
+            "with the prices as CSV (File > Save As > CSV), then point CSV_PATH to the .csv."
+        )
     if magic.startswith(b"PK"):
         # HistData.com downloads come zipped together with a status .txt file.
         raise ScalodiffError(
@@ -203,6 +218,16 @@ def detect_format(path: str | os.PathLike) -> str:
     if not lines:
         raise ScalodiffError(f"{path} is empty; point CSV_PATH to a file with prices in it.")
     return histdata.sniff(lines[0]) or "csv"
+
+
+def _is_workbook(path: Path) -> bool:
+    """True for an .xlsx/.xlsm/.ods (a ZIP holding a workbook) rather than a zipped CSV."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+    return "xl/workbook.xml" in names or "content.xml" in names and "mimetype" in names
 
 
 def _sniff_delimiter(lines: list[str]) -> str:
@@ -261,7 +286,9 @@ def _is_header(cells: list[str]) -> bool:
     )
 
 
-def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceSeries:
+def _read_csv(
+    path: Path, column: str | None, max_missing_frac: float, date_format: str | None
+) -> PriceSeries:
     options = _csv_options(path)
     # Leading blank lines are skipped, but counted so that line numbers stay true. pandas
     # cannot skip them itself: a blank first line reads as a file without columns.
@@ -289,15 +316,24 @@ def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceS
     if sample.empty:
         raise ScalodiffError(f"{path} has a header but no data rows; add prices below it.")
 
-    numeric = [name for name in names if looks_numeric(sample[name])]
-    price = resolve_column(column, names, numeric, where=str(path))
-    time = find_time_column(sample, exclude=price)
+    price, time = _price_and_time(sample, column, str(path), has_header)
+    style = number_style(sample[price], MISSING_MARKERS)
 
     skip = lead + int(has_header)
     price_at, time_at = names.index(price), (names.index(time) if time is not None else None)
+    reading = None
+    if time is not None:
+        try:
+            pieces = chunked.column_chunks(path, options, skip, time_at)
+            reading = dates.time_format(sample[time], date_format, pieces, str(path), time)
+        except chunked.WholeFile:
+            pieces = [_read_whole_csv(path, options, skip, names, price, time)[1]]
+            reading = dates.time_format(sample[time], date_format, pieces, str(path), time)
     try:
         # Chunk by chunk first: the whole file's text would cost several times its numbers.
-        cells, times, time_text = chunked.read_columns(path, options, skip, price_at, time_at)
+        cells, times, time_text = chunked.read_columns(
+            path, options, skip, price_at, time_at, style, reading
+        )
     except chunked.WholeFile:
         cells, times = _read_whole_csv(path, options, skip, names, price, time)
         time_text = None
@@ -311,8 +347,35 @@ def _read_csv(path: Path, column: str | None, max_missing_frac: float) -> PriceS
         locate=lambda i: f"line {i + offset}",
         max_missing_frac=max_missing_frac,
         time_text=time_text,
+        number_style=style,
+        time_reading=reading,
     )
     return PriceSeries.from_file(path, values, stamps, price, "csv")
+
+
+def _price_and_time(
+    sample: pd.DataFrame, column: str | None, where: str, has_header: bool
+) -> tuple[str, str | None]:
+    """The price column and the time column (or None) of a table's first rows.
+
+    Prices written with separators ("1.228,10") count as numbers; a column of Unix
+    times named like a time is the time column, not a candidate for the price.
+    """
+    names = list(sample.columns)
+    epoch = [n for n in names if dates.looks_like_epoch(n, sample[n])]
+    numeric = [
+        n
+        for n in names
+        if n not in epoch
+        and (looks_numeric(sample[n]) or number_style(sample[n], MISSING_MARKERS) is not None)
+    ]
+    price = resolve_column(column, names, numeric, where=where)
+    time = find_time_column(sample, exclude=price)
+    if time is None:
+        time = next((n for n in epoch if n != price), None)
+    if time is None and not has_header:
+        time = dates.headerless_epoch_column(sample, exclude=price)
+    return price, time
 
 
 def _read_whole_csv(
@@ -333,7 +396,9 @@ def _read_whole_csv(
     return frame[price], (frame[time] if time is not None else None)
 
 
-def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> PriceSeries:
+def _read_parquet(
+    path: Path, column: str | None, max_missing_frac: float, date_format: str | None
+) -> PriceSeries:
     import pyarrow.parquet as pq
 
     try:
@@ -351,11 +416,12 @@ def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> Pr
     if frame.empty:
         raise ScalodiffError(f"{path} has no data rows; point CSV_PATH to a file with prices.")
 
-    names = list(frame.columns)
     sample = frame.head(SAMPLE_ROWS)
-    numeric = [name for name in names if looks_numeric(sample[name])]
-    price = resolve_column(column, names, numeric, where=str(path))
-    time = find_time_column(sample, exclude=price)
+    price, time = _price_and_time(sample, column, str(path), has_header=True)
+    reading = None
+    if time is not None and not pd.api.types.is_datetime64_any_dtype(frame[time]):
+        cells = frame[time].astype(str).where(frame[time].notna(), "")
+        reading = dates.time_format(cells.head(SAMPLE_ROWS), date_format, [cells], str(path), time)
 
     # Parquet tells nulls (missing) from NaN (a bad value); pandas would merge them.
     missing = None
@@ -369,5 +435,7 @@ def _read_parquet(path: Path, column: str | None, max_missing_frac: float) -> Pr
         locate=lambda i: f"row {i + 1}",
         max_missing_frac=max_missing_frac,
         missing=missing,
+        number_style=number_style(sample[price], MISSING_MARKERS),
+        time_reading=reading,
     )
     return PriceSeries.from_file(path, values, stamps, price, "parquet")

@@ -79,33 +79,6 @@ def log_returns(prices: np.ndarray) -> np.ndarray:
     return np.log(p[..., 1:] / p[..., :-1])
 
 
-def prices_from_log_returns(returns: np.ndarray, initial_price: float = 1.0) -> np.ndarray:
-    """Price paths from log returns: the inverse of :func:`log_returns`.
-
-    Parameters
-    ----------
-    returns : numpy.ndarray
-        Log returns, shape ``(..., L)``.
-    initial_price : float, default 1.0
-        The price before the first return.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape ``(..., L + 1)``, starting at ``initial_price``.
-
-    Examples
-    --------
-    >>> prices_from_log_returns(log_returns(np.array([100.0, 110.0, 99.0])), 100.0)
-    array([100., 110.,  99.])
-    """
-    r = np.asarray(returns, dtype=np.float64)
-    if not (math.isfinite(initial_price) and initial_price > 0):
-        raise ScalodiffError(f"initial_price={initial_price!r} must be a positive number.")
-    zero = np.zeros(r.shape[:-1] + (1,))
-    return initial_price * np.exp(np.concatenate([zero, np.cumsum(r, axis=-1)], axis=-1))
-
-
 def split_by_time(returns: np.ndarray, train_frac: float) -> tuple[np.ndarray, np.ndarray]:
     """Split a series into an earlier training part and a later test part.
 

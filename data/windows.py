@@ -8,10 +8,10 @@ would be 10 GB if materialized). Everything here is a view over the single
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from torch.utils.data import Dataset
 
 from utils.errors import ScalodiffError
 
@@ -45,6 +45,17 @@ def n_windows(n: int, window_size: int, stride: int = 1) -> int:
     """
     _check_sizes(window_size, stride)
     return 0 if n < window_size else (n - window_size) // stride + 1
+
+
+def model_window(settings: dict[str, Any]) -> int:
+    """Returns per training window: WINDOW_SIZE plus EDGE_MARGIN at each end.
+
+    The transform drops the margins again, so generated paths have WINDOW_SIZE returns.
+
+    >>> model_window({"WINDOW_SIZE": 256, "EDGE_MARGIN": 16})
+    288
+    """
+    return int(settings["WINDOW_SIZE"]) + 2 * int(settings.get("EDGE_MARGIN") or 0)
 
 
 def check_length(n_returns: int, window_size: int, source: str, train_frac: float = 1.0) -> None:
@@ -128,54 +139,41 @@ def windows_view(series: np.ndarray, window_size: int, stride: int = 1) -> np.nd
     return sliding_window_view(series, window_size)[::stride]
 
 
-class WindowDataset(Dataset):
-    """Windows of normalized returns for a DataLoader.
+class StackedWindows:
+    """The windows of several series as one collection, indexed like one window view.
 
     Parameters
     ----------
-    series : numpy.ndarray
-        One 1-D series of normalized returns. Used as is (no copy) when it is
-        contiguous float32; otherwise converted once.
-    window_size : int
-        Length of each window (WINDOW_SIZE).
-    stride : int, default 1
-        Step between window starts (STRIDE).
-
-    Notes
-    -----
-    ``dataset[i]`` is a fresh float32 tensor of ``window_size`` values: it
-    owns only its slice, so pickling it (DataLoader workers) or writing to it
-    never touches the series.
+    views : list of numpy.ndarray
+        One ``(n_k, L)`` window view per series (:func:`windows_view`).
 
     Examples
     --------
-    >>> ds = WindowDataset(np.arange(10, dtype=np.float32), window_size=4, stride=3)
-    >>> len(ds), ds[1].tolist()
-    (3, [3.0, 4.0, 5.0, 6.0])
+    >>> w = StackedWindows([windows_view(np.arange(4.0), 2), windows_view(np.arange(10.0, 13.0), 2)])
+    >>> len(w), w[np.array([2, 3])].tolist(), w.series_of(np.array([0, 3])).tolist()
+    (5, [[2.0, 3.0], [10.0, 11.0]], [0, 1])
     """
 
-    def __init__(self, series: np.ndarray, window_size: int, stride: int = 1) -> None:
-        self.series = np.ascontiguousarray(series, dtype=np.float32)
-        self.window_size = int(window_size)
-        self.stride = int(stride)
-        self.windows = windows_view(self.series, window_size, stride)
-        # Summing is a cheap test for NaN/Inf that allocates no mask of the series.
-        if not np.isfinite(self.series.sum(dtype=np.float64)):
-            bad = np.flatnonzero(~np.isfinite(self.series))
-            if bad.size:
-                raise ScalodiffError(
-                    f"normalized returns contain {float(self.series[bad[0]])!r} at index {int(bad[0])}; "
-                    "windows must be finite (check the price data and the normalizer)."
-                )
+    def __init__(self, views: list[np.ndarray]) -> None:
+        self.views = views
+        self.offsets = np.cumsum([0] + [len(v) for v in views])
 
     def __len__(self) -> int:
-        return len(self.windows)
+        return int(self.offsets[-1])
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        count = len(self.windows)
-        i = int(index)
-        if i < 0:
-            i += count
-        if not 0 <= i < count:
-            raise IndexError(f"window {index} out of range for {count} windows")
-        return torch.from_numpy(self.windows[i].copy())
+    def series_of(self, index: np.ndarray) -> np.ndarray:
+        """Which series each global window index belongs to."""
+        return np.searchsorted(self.offsets, np.asarray(index), side="right") - 1
+
+    def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
+        """Windows at ``index`` (a slice or an integer array), copied into one array."""
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty((len(index), self.views[0].shape[1]), dtype=self.views[0].dtype)
+        which = self.series_of(index)
+        for k, view in enumerate(self.views):
+            mask = which == k
+            if mask.any():
+                out[mask] = view[index[mask] - self.offsets[k]]
+        return out

@@ -31,10 +31,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from data.batches import BatchOrder
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.denoiser1d import Denoiser1D
 from models.diffusion import EMA, build_noise_scheduler, default_steps, make_sampler, sample
+from models.training import (
+    Budget,
+    check_finite,
+    diffusion_loss,
+    lr_at,
+    noised_batch,
+    set_lr,
+    steps_per_epoch,
+)
+from utils.device import resolve_device, resolve_mixed_precision
 from utils.errors import ScalodiffError
 from utils.seeding import derive_seed
 from utils.settings import apply_preset, config_defaults
@@ -52,10 +63,29 @@ KERNEL = 3
 RETURN_POWER_1D = 1.5
 
 # Settings of the run that this baseline follows (all in config.py / the preset).
-USED = ("WINDOW_SIZE", "STRIDE", "RETURN_CLIP", "NUM_TIMESTEPS", "BETA_SCHEDULE",
-        "PREDICTION_TYPE", "BATCH_SIZE", "EPOCHS", "MAX_STEPS", "MAX_MINUTES", "LR",
-        "WARMUP_STEPS", "WEIGHT_DECAY", "GRAD_CLIP", "EMA_DECAY", "MIXED_PRECISION", "DEVICE",
-        "SEED", "SAMPLER", "SAMPLING_STEPS", "SAMPLE_BATCH")  # fmt: skip
+USED = (
+    "WINDOW_SIZE",
+    "STRIDE",
+    "RETURN_CLIP",
+    "NUM_TIMESTEPS",
+    "BETA_SCHEDULE",
+    "PREDICTION_TYPE",
+    "BATCH_SIZE",
+    "EPOCHS",
+    "MAX_STEPS",
+    "MAX_MINUTES",
+    "LR",
+    "WARMUP_STEPS",
+    "WEIGHT_DECAY",
+    "GRAD_CLIP",
+    "EMA_DECAY",
+    "MIXED_PRECISION",
+    "DEVICE",
+    "SEED",
+    "SAMPLER",
+    "SAMPLING_STEPS",
+    "SAMPLE_BATCH",
+)
 
 
 def default_settings() -> dict[str, Any]:
@@ -133,8 +163,12 @@ class Diffusion1DBaseline:
             Show a progress bar on stderr.
         """
         s = {k: (settings or default_settings())[k] for k in USED}
-        for key, value in (("WINDOW_SIZE", window), ("MAX_MINUTES", minutes),
-                           ("MAX_STEPS", max_steps), ("SEED", seed)):  # fmt: skip
+        for key, value in (
+            ("WINDOW_SIZE", window),
+            ("MAX_MINUTES", minutes),
+            ("MAX_STEPS", max_steps),
+            ("SEED", seed),
+        ):
             if value is not None:
                 s[key] = value
         r = np.asarray(train_returns, dtype=np.float64).ravel()
@@ -178,72 +212,48 @@ class Diffusion1DBaseline:
         return np.concatenate(out)
 
 
-def _device(setting: str) -> torch.device:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ScalodiffError("setting DEVICE is 'cuda' but no CUDA GPU is visible; use auto or cpu")
-    return torch.device("cuda" if setting != "cpu" and torch.cuda.is_available() else "cpu")
-
-
 def _train(
     model: Denoiser1D, scheduler: Any, windows: np.ndarray, s: dict[str, Any], progress: bool
 ) -> TrainStats:
-    """train.py's loop for a sequence model: v-prediction MSE, AdamW, warmup + cosine, EMA."""
-    # The learning-rate schedule and precision rule are train.py's own, not copies of them.
-    from train import lr_at, resolve_mixed_precision
-
-    device = _device(s["DEVICE"])
+    """train.py's loop for a sequence model on one process, from the same shared pieces:
+    the budget, batch order, learning rate, noised batch and loss (models.training)."""
+    device = resolve_device(s["DEVICE"])
     model.to(device).train()
     precision = resolve_mixed_precision(s["MIXED_PRECISION"], device.type == "cpu")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     batch = int(s["BATCH_SIZE"])
-    steps_per_epoch = len(windows) // batch
-    if steps_per_epoch == 0:
-        raise ScalodiffError(
-            f"diffusion1d: {len(windows)} training windows are fewer than one batch of {batch}; "
-            "lower BATCH_SIZE or STRIDE, or use a longer series"
-        )
-    total = min([s["EPOCHS"] * steps_per_epoch] + ([s["MAX_STEPS"]] if s["MAX_STEPS"] else []))
-    max_seconds = s["MAX_MINUTES"] * 60 if s["MAX_MINUTES"] else math.inf
+    per_epoch = steps_per_epoch(len(windows), batch, "diffusion1d")
+    budget = Budget.from_settings(s, per_epoch)
+    order = BatchOrder(len(windows), batch, per_epoch, s["SEED"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["LR"], weight_decay=s["WEIGHT_DECAY"])
     ema = EMA(model, s["EMA_DECAY"])
-    n_train_t = scheduler.config.num_train_timesteps
-    step, epoch, seen, smooth, elapsed, perm = 0, -1, 0, math.nan, 0.0, np.empty(0, np.int64)
-    limit = f"{total} steps" + (f" or {s['MAX_MINUTES']:g} min" if s["MAX_MINUTES"] else "")
-    bar = tqdm(total=total, disable=not progress, unit="step", file=sys.stderr, mininterval=1.0,
-               desc=f"diffusion1d (stops at {limit})")  # fmt: skip
+    counters = {"epoch": 0, "batch_in_epoch": 0}
+    step, seen, smooth, elapsed = 0, 0, math.nan, 0.0
+    bar = tqdm(
+        total=budget.total_steps,
+        disable=not progress,
+        unit="step",
+        file=sys.stderr,
+        mininterval=1.0,
+        desc=f"diffusion1d (stops at {budget.describe()})",
+    )
     start = time.perf_counter()
-    while step < total and elapsed < max_seconds:
-        b = step % steps_per_epoch
-        if b == 0:  # a new epoch: its order depends only on (SEED, epoch), as in train.py
-            epoch += 1
-            g = torch.Generator().manual_seed(derive_seed(s["SEED"], epoch))
-            perm = torch.randperm(len(windows), generator=g).numpy()
-        idx = np.sort(perm[b * batch : (b + 1) * batch])
-        x0 = torch.from_numpy(windows[idx])[:, None, None, :].to(device)
+    while not budget.done(step, elapsed):
+        rows, _b = order.next(counters)
+        x0 = torch.from_numpy(windows[rows])[:, None, None, :].to(device)
         g = torch.Generator().manual_seed(derive_seed(s["SEED"], step))
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, n_train_t, (len(x0),), generator=g).to(device)
-        noisy = scheduler.add_noise(x0, noise, t)
-        target = (
-            noise if s["PREDICTION_TYPE"] == "epsilon" else scheduler.get_velocity(x0, noise, t)
-        )
-        progress_frac = max(step / total, elapsed / max_seconds)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(progress_frac, step, s)
-        autocast = torch.autocast(device.type, dtype) if dtype else contextlib.nullcontext()
-        with autocast:
-            pred = model(noisy, t).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), target)
+        noisy, t, target = noised_batch(scheduler, x0, g)
+        set_lr(optimizer, lr_at(budget.progress(step, elapsed), step, s))
+        with torch.autocast(device.type, dtype) if dtype else contextlib.nullcontext():
+            loss = diffusion_loss(model, noisy, t, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), s["GRAD_CLIP"])
+        if s["GRAD_CLIP"] is not None:  # None: no clipping
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s["GRAD_CLIP"])
         optimizer.step()
         ema.update(model)
         value = loss.detach().item()
-        if not math.isfinite(value):
-            raise ScalodiffError(
-                f"diffusion1d: loss became {value} at step {step}; lower LR or set RETURN_CLIP"
-            )
+        check_finite(value, step)
         smooth = value if math.isnan(smooth) else 0.95 * smooth + 0.05 * value
         step, seen = step + 1, seen + len(x0)
         elapsed = time.perf_counter() - start

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from evaluation.compare import Facts  # noqa: E402
+from utils.paths_io import prices_from_log_returns  # noqa: E402
 
 REAL_COLOR = "black"
 HELDOUT_COLOR = "0.55"
@@ -136,7 +137,7 @@ def example_paths(real: np.ndarray, synth: dict[str, np.ndarray], n: int = 8, se
     all_prices = []
     for name, x in sets.items():
         pick = x[np.sort(rng.choice(len(x), min(n, len(x)), replace=False))]
-        all_prices.append((name, 100 * np.exp(np.cumsum(pick, axis=1))))
+        all_prices.append((name, prices_from_log_returns(pick, 100.0)[:, 1:]))
     lo = min(p.min() for _, p in all_prices)
     hi = max(p.max() for _, p in all_prices)
     for ax, (name, prices) in zip(axes.ravel(), all_prices, strict=False):

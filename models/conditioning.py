@@ -71,8 +71,15 @@ def resolve_request(
     mismatch (a flag the checkpoint cannot use, an unknown name) is a one-line
     :class:`ScalodiffError` that says what the checkpoint takes.
     """
-    asked = [f for f, v in (("--condition", condition), ("--realized-vol", realized_vol),
-                            ("--asset", asset)) if v is not None]  # fmt: skip
+    asked = [
+        f
+        for f, v in (
+            ("--condition", condition),
+            ("--realized-vol", realized_vol),
+            ("--asset", asset),
+        )
+        if v is not None
+    ]
     if spec is None:
         if asked:
             raise ScalodiffError(
@@ -90,13 +97,14 @@ def resolve_request(
             return Request(label=None, name="uncond")
         if not realized_vol > 0:
             raise ScalodiffError(f"--realized-vol {realized_vol}: give a positive number ({takes})")
-        rank = float(spec.rank(np.array([realized_vol]))[0])
         lo, hi = spec.grid[0], spec.grid[-1]
         if not lo <= realized_vol <= hi:
-            print(
-                f"note: --realized-vol {realized_vol:g} lies outside the training windows' "
-                f"{lo:.4f}-{hi:.4f}; asking for the {'calmest' if rank == 0 else 'wildest'} window seen"
+            # The label is a rank among training windows: beyond them it could only be clamped.
+            raise ScalodiffError(
+                f"--realized-vol {realized_vol:g} lies outside the training windows' range "
+                f"{lo:.4f}-{hi:.4f} ({spec.unit}); ask for a value inside it"
             )
+        rank = float(spec.rank(np.array([realized_vol]))[0])
         return Request(label=RANK_SCALE * rank, name=f"rv{realized_vol:g}")
     if realized_vol is not None or (asset is not None and spec.kind != "asset"):
         raise ScalodiffError(f"{asked[0]}: this checkpoint is conditioned on {takes}")

@@ -22,8 +22,8 @@ from diffusers import (
 
 from data.labels import Conditioning
 from models.conditioning import unet_kwargs
-from models.presets import DEFAULT_STEPS
 from utils.errors import ScalodiffError
+from utils.presets import DEFAULT_STEPS
 
 SAMPLERS = {
     "ddpm": DDPMScheduler,
@@ -45,7 +45,7 @@ def check_image_size(height: int, width: int, levels: int) -> None:
         raise ScalodiffError(
             f"image of {height} x {width} cannot pass a UNet with {levels} levels: both sides must be "
             f"multiples of {factor}. Use an image height of {near(height)} rows (the height is SCALES "
-            f"plus one row each for the mean, VOLATILITY_ROW and LOCAL_VOL_WINDOW when on) and a width of {near(width)} (WINDOW_SIZE or IMAGE_SIZE), or fewer "
+            f"plus one row each for the mean, VOLATILITY_ROW and LOCAL_VOL_WINDOW when on) and a width of {near(width)} (WINDOW_SIZE + 2 EDGE_MARGIN, or IMAGE_SIZE), or fewer "
             "BLOCK_OUT_CHANNELS levels"
         )
 
@@ -177,7 +177,6 @@ def sample(
     steps: int,
     device: torch.device | str = "cpu",
     on_step: Callable[[], None] | None = None,
-    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
     class_labels: torch.Tensor | None = None,
     null_labels: torch.Tensor | None = None,
     guidance: float = 1.0,
@@ -198,11 +197,6 @@ def sample(
         Where to run.
     on_step : callable, optional
         Called after every solver step (progress bars).
-    project : callable, optional
-        Maps an image batch to the nearest valid scalogram (the transform's
-        ``forward(inverse(.))``). When given, every step's prediction of the clean
-        image is projected before the solver uses it, so the trajectory never
-        leaves the set of images that are scalograms of some series.
     class_labels : Tensor, optional
         One label per sample for a conditional UNet (see models.conditioning);
         None for an unconditional one.
@@ -226,16 +220,12 @@ def sample(
     x = x * sampler.init_noise_sigma
     # DDPM adds fresh noise each step; a list of CPU generators keeps it per sample too.
     step_kwargs = {"generator": gens} if isinstance(sampler, DDPMScheduler) else {}
-    alphas = sampler.alphas_cumprod.to(device=device, dtype=torch.float64)
-    prediction = sampler.config.prediction_type
     if class_labels is not None:
         class_labels = class_labels.to(device)
         null_labels = None if null_labels is None else null_labels.to(device)
     for t in sampler.timesteps:
         model_in = sampler.scale_model_input(x, t)
         out = denoise(unet, model_in, t.to(device), class_labels, null_labels, guidance)
-        if project is not None:
-            out = _project_prediction(out, x, alphas[int(t)], prediction, project)
         x = sampler.step(out, t, x, **step_kwargs).prev_sample
         if on_step is not None:
             on_step()
@@ -265,26 +255,6 @@ def denoise(
     both = unet(torch.cat([x, x]), t, class_labels=torch.cat([class_labels, null_labels])).sample
     cond, uncond = both.chunk(2)
     return uncond + guidance * (cond - uncond)
-
-
-def _project_prediction(
-    out: torch.Tensor,
-    x: torch.Tensor,
-    alpha_bar: torch.Tensor,
-    prediction: str,
-    project: Callable[[torch.Tensor], torch.Tensor],
-) -> torch.Tensor:
-    """Project the model's implied clean image and return the matching model output.
-
-    With a = sqrt(alpha_bar), s = sqrt(1 - alpha_bar) and x_t = a x0 + s eps:
-    v = a eps - s x0, so x0 = a x_t - s v; for epsilon prediction x0 = (x_t - s eps) / a.
-    """
-    a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
-    xd, od = x.double(), out.double()
-    x0 = a * xd - s * od if prediction == "v_prediction" else (xd - s * od) / a.clamp_min(1e-4)
-    x0 = project(x0)
-    new = (a * xd - x0) / s if prediction == "v_prediction" else (xd - a * x0) / s
-    return new.to(out.dtype)
 
 
 def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Bad input: every user mistake is one ``error:`` line and exit status 2, never a traceback.
 
-Each case of issue 6 has its own test, which checks what the user reads: the file,
+Each kind of user mistake has its own test, which checks what the user reads: the file,
 column or setting, the bad value, and what to do. Four cases run the real scripts
 (``python train.py ...`` from the repository root): a missing file, a wrong column,
 a misspelled flag and a diverging (NaN) loss. They start together in one module
@@ -95,10 +95,18 @@ def script_runs(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
         "misspelled_flag": ["--max-step", "3"],
         # A learning rate of 1e30 blows the weights up after one step: the next loss is NaN.
         "nan_loss": [
-            "--data", "sp500", "--run-name", "nan", "--set", "LR=1e30",
-            "--set", "CHECKPOINT_EVERY=1", "--set", "MAX_STEPS=6",
+            "--data",
+            "sp500",
+            "--run-name",
+            "nan",
+            "--set",
+            "LR=1e30",
+            "--set",
+            "CHECKPOINT_EVERY=1",
+            "--set",
+            "MAX_STEPS=6",
         ],
-    }  # fmt: skip
+    }
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     running = {}
     for name, extra in cases.items():
@@ -148,8 +156,11 @@ def test_script_misspelled_flag_suggests_the_closest(script_runs) -> None:
 
 def test_script_nan_loss_stops_and_keeps_the_last_good_checkpoint(script_runs) -> None:
     line = script_error(script_runs, "nan_loss")
-    found = re.search(r"loss became (nan|inf|-inf) at step (\d+): training stopped; "
-                      r"the last good checkpoint is (\S+)\.", line)  # fmt: skip
+    found = re.search(
+        r"loss became (nan|inf|-inf) at step (\d+): training stopped; "
+        r"the last good checkpoint is (\S+)\.",
+        line,
+    )
     assert found, line
     assert "Lower LR (--lr)" in line
     step, kept = int(found.group(2)), Path(found.group(3))
@@ -197,8 +208,11 @@ def test_too_many_missing_values_is_an_error(tmp_path: Path, flags, capsys) -> N
     assert "gappy.csv" in line and "4 of 300 rows (1.3%) have no price" in line
     assert "line 12" in line and "max_missing_frac=0.01" in line and "MAX_MISSING_FRAC" in line
     # The same file trains once the user raises the threshold as told (checked up to the data).
-    line = fails(train.main, [*flags, "--data", str(path), "--set", "MAX_MISSING_FRAC=0.02",
-                              *INDIVISIBLE], capsys)  # fmt: skip
+    line = fails(
+        train.main,
+        [*flags, "--data", str(path), "--set", "MAX_MISSING_FRAC=0.02", *INDIVISIBLE],
+        capsys,
+    )
     assert "cannot pass a UNet" in line  # got past the data: stopped by the next check
 
 
@@ -373,12 +387,17 @@ INDIVISIBLE = ["--set", "SCALES=8", "--set", "BLOCK_OUT_CHANNELS=(8,16,16)"]
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        (INDIVISIBLE, r"image of (9|10) x 32 cannot pass a UNet with 3 levels: both sides must be "
-                      r"multiples of 4\. Use an image height of 8 or 12 rows"),
-        ([*INDIVISIBLE[2:], "--set", "SCALES=7", "--set", "IMAGE_SIZE=30"],
-         r"image of \d+ x 30 cannot pass a UNet with 3 levels.* a width of 28 or 32 "),
+        (
+            INDIVISIBLE,
+            r"image of (9|10) x 32 cannot pass a UNet with 3 levels: both sides must be "
+            r"multiples of 4\. Use an image height of 8 or 12 rows",
+        ),
+        (
+            [*INDIVISIBLE[2:], "--set", "SCALES=7", "--set", "IMAGE_SIZE=30"],
+            r"image of \d+ x 30 cannot pass a UNet with 3 levels.* a width of 28 or 32 ",
+        ),
     ],
-)  # fmt: skip
+)
 def test_image_size_the_unet_cannot_divide(flags, capsys, extra, expected) -> None:
     line = fails(train.main, [*flags, "--data", "sp500", *extra], capsys)
     assert re.search(expected, line), line
@@ -454,8 +473,10 @@ def test_untrusted_optimizer_pickle_is_not_executed(
     checkpoint_copy: Path, tmp_path: Path, capsys
 ) -> None:
     pwned = tmp_path / "pwned"
-    torch.save({"optimizer": _TouchOnUnpickle(pwned), "lr_scheduler": {}},
-               checkpoint_copy / "train_state" / "optimizer.pt")  # fmt: skip
+    torch.save(
+        {"optimizer": _TouchOnUnpickle(pwned), "lr_scheduler": {}},
+        checkpoint_copy / "train_state" / "optimizer.pt",
+    )
     line = fails(train.main, ["--resume", str(checkpoint_copy.parent)], capsys)
     assert str(checkpoint_copy) in line and "cannot read the training state" in line
     assert not pwned.exists()
@@ -542,9 +563,11 @@ def test_no_code_path_unpickles_untrusted_files() -> None:
     """Every torch.load passes weights_only=True; no pickle module; from_pretrained reads safetensors."""
     skip = {".git", "checkpoints", "outputs", "__pycache__", ".venv", "venv", "node_modules"}
     files = [
-        p for p in ROOT.rglob("*.py")
-        if not skip & set(p.relative_to(ROOT).parts) and not any(s.startswith(".") for s in p.relative_to(ROOT).parts)
-    ]  # fmt: skip
+        p
+        for p in ROOT.rglob("*.py")
+        if not skip & set(p.relative_to(ROOT).parts)
+        and not any(s.startswith(".") for s in p.relative_to(ROOT).parts)
+    ]
     assert ROOT / "utils" / "checkpoint.py" in files and len(files) > 20
     problems = []
     for path in files:

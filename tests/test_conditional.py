@@ -14,7 +14,6 @@ from diffusers import UNet2DModel
 import generate
 import train
 from benchmarks import conditional as bench
-from data.conditional import StackedWindows, prepare_conditional, split_sources
 from data.labels import (
     Conditioning,
     check_quantiles,
@@ -24,7 +23,8 @@ from data.labels import (
 )
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
-from data.windows import windows_view
+from data.training_data import prepare_training_data, split_sources
+from data.windows import StackedWindows, model_window, windows_view
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import denoise, make_sampler, sample
 from utils import checkpoint as ckpt
@@ -89,19 +89,29 @@ def test_realized_vol_rank_and_annualization() -> None:
 def tiny_unet(**kwargs: object) -> UNet2DModel:
     torch.manual_seed(0)
     return UNet2DModel(
-        sample_size=(8, 16), in_channels=1, out_channels=1, block_out_channels=(8, 16),
-        layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8, **kwargs,
-    ).eval()  # fmt: skip
+        sample_size=(8, 16),
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        **kwargs,
+    ).eval()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "labels", "null"),
     [
         ({"num_class_embeds": 4}, torch.tensor([0, 2, 1]), torch.full((3,), 3)),
-        ({"class_embed_type": "timestep"}, torch.tensor([0.0, 500.0, 999.0]), torch.full((3,), -1000.0)),
+        (
+            {"class_embed_type": "timestep"},
+            torch.tensor([0.0, 500.0, 999.0]),
+            torch.full((3,), -1000.0),
+        ),
     ],
-)  # fmt: skip
+)
 def test_guidance_batch_equals_separate_forwards(kwargs, labels, null) -> None:
     unet = tiny_unet(**kwargs)
     x, t = torch.randn(3, 1, 8, 16, generator=torch.Generator().manual_seed(1)), torch.tensor(10)
@@ -117,16 +127,27 @@ def test_guidance_batch_equals_separate_forwards(kwargs, labels, null) -> None:
 
 def test_per_sample_seeds_hold_with_guidance() -> None:
     unet = tiny_unet(num_class_embeds=3)
-    config = {"num_train_timesteps": 50, "beta_schedule": "squaredcos_cap_v2",
-              "prediction_type": "v_prediction", "clip_sample": False}  # fmt: skip
+    config = {
+        "num_train_timesteps": 50,
+        "beta_schedule": "squaredcos_cap_v2",
+        "prediction_type": "v_prediction",
+        "clip_sample": False,
+    }
     seeds, labels = [11, 12, 13, 14], torch.tensor([0, 1, 0, 1])
     null = torch.full((4,), 2)
     for name in ("dpm", "ddpm"):
         sampler = make_sampler(name, config)
         batch = sample(unet, sampler, seeds, 3, class_labels=labels, null_labels=null, guidance=2.0)
         for i, seed in enumerate(seeds):
-            one = sample(unet, sampler, [seed], 3, class_labels=labels[i : i + 1],
-                         null_labels=null[i : i + 1], guidance=2.0)  # fmt: skip
+            one = sample(
+                unet,
+                sampler,
+                [seed],
+                3,
+                class_labels=labels[i : i + 1],
+                null_labels=null[i : i + 1],
+                guidance=2.0,
+            )
             torch.testing.assert_close(one[0], batch[i], rtol=0, atol=1e-5)
         other = sample(
             unet, sampler, seeds, 3, class_labels=1 - labels, null_labels=null, guidance=2.0
@@ -150,9 +171,11 @@ def test_train_vol_regime_generate_each_class_resume_and_benchmark(
     assert train.main([*flags, "--run-name", "r"]) == 0
     step = ckpt.list_checkpoints(tmp_path / "r")[-1]
     spec = Conditioning.from_json(json.loads((step / "conditioning.json").read_text()))
-    # The edges are the terciles of the training windows' annualized realized vol.
+    # The edges are the terciles of the training windows' annualized realized vol, measured
+    # on the part generation keeps: windows of 32 + 2 x 2 (the preset's margin) without margins.
     train_r, _ = split_by_time(log_returns(load_prices("sp500").values), 0.8)
-    measure = window_measure("vol-regime", train_r, 32, 4, 252)
+    n_windows = (len(train_r) - 36) // 4 + 1
+    measure = window_measure("vol-regime", train_r[2:], 32, 4, 252)[:n_windows]
     np.testing.assert_allclose(spec.edges, np.quantile(measure, [1 / 3, 2 / 3]), rtol=1e-12)
     assert spec.periods_per_year == 252 and 0.05 < spec.edges[0] < spec.edges[1] < 0.5
     unet_config = json.loads((step / "unet" / "config.json").read_text())
@@ -176,8 +199,9 @@ def test_train_vol_regime_generate_each_class_resume_and_benchmark(
     assert resumed.name == "step-000003"
     assert json.loads((resumed / "conditioning.json").read_text()) == spec.to_json()
 
-    rows = bench.main(["--checkpoint", str(tmp_path / "r"), "--n", "2", "--steps", "2",
-                       "--guidance", "1", "2"])["classes"]  # fmt: skip
+    rows = bench.main(
+        ["--checkpoint", str(tmp_path / "r"), "--n", "2", "--steps", "2", "--guidance", "1", "2"]
+    )["classes"]
     assert [r["class"] for r in rows] == ["low", "mid", "high"] * 2
     assert all(0.0 <= r["inside_iqr"] <= 1.0 for r in rows)
     # Every path is below, inside or above the real IQR, exactly one of them.
@@ -214,9 +238,11 @@ def test_bad_condition_names_are_one_line_errors(tmp_path: Path, tiny, capsys) -
 
 def test_bad_settings_for_conditioning() -> None:
     parser = SettingsParser(prog="x")
-    for item, word in [("CONDITION_DROP=1.5", "CONDITION_DROP"),
-                       ("CONDITION_QUANTILES=(0.7,0.3)", "increasing"),
-                       ("CONDITION=asset-id", "did you mean asset")]:  # fmt: skip
+    for item, word in [
+        ("CONDITION_DROP=1.5", "CONDITION_DROP"),
+        ("CONDITION_QUANTILES=(0.7,0.3)", "increasing"),
+        ("CONDITION=asset-id", "did you mean asset"),
+    ]:
         with pytest.raises(ScalodiffError, match=word):
             parser.parse(["--set", item])
     assert config_defaults()["CONDITION"] is None
@@ -235,10 +261,18 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     a = write_prices(folder / "calm.csv", 0, 0.005)
     b = write_prices(folder / "wild.csv", 1, 0.03, n=200)
     (folder / "notes.md").write_text("not prices")
-    settings = apply_preset({**config_defaults(), "CSV_PATH": str(folder), "CONDITION": "asset",
-                             "WINDOW_SIZE": 16, "STRIDE": 3}, cuda_available=False)  # fmt: skip
-    data = prepare_conditional(settings, None, None)
-    spec, windows = data["conditioning"], data["windows"]
+    settings = apply_preset(
+        {
+            **config_defaults(),
+            "CSV_PATH": str(folder),
+            "CONDITION": "asset",
+            "WINDOW_SIZE": 16,
+            "STRIDE": 3,
+        },
+        cuda_available=False,
+    )
+    data = prepare_training_data(settings, settings["CSV_PATH"])
+    spec, windows = data.conditioning, data.windows
     assert spec.classes == ["calm", "wild"] and isinstance(windows, StackedWindows)
     scales = [a_["normalizer"]["scale"] for a_ in spec.assets]
     assert scales[1] > 4 * scales[0]  # each series its own normalizer
@@ -249,11 +283,12 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     ]
     everything = windows[np.arange(len(windows))]
     series = windows.series_of(np.arange(len(windows)))
-    np.testing.assert_array_equal(series, data["labels"])
+    np.testing.assert_array_equal(series, data.labels)
     for i, (w, k) in enumerate(zip(everything, series, strict=True)):
         start = (i - windows.offsets[k]) * 3
-        np.testing.assert_array_equal(w, z[k][start : start + 16])  # one piece of one series
-    real = data["train_returns"]
+        size = model_window(settings)  # the preset's margins included
+        np.testing.assert_array_equal(w, z[k][start : start + size])  # one piece of one series
+    real = data.train_returns
     for k, prices in enumerate((a, b)):
         part = real[spec.assets[k]["real_start"] : spec.assets[k]["real_stop"]]
         np.testing.assert_allclose(part, trains[k])
@@ -262,12 +297,12 @@ def test_several_series_windows_never_straddle_and_keep_their_scale(tmp_path: Pa
     two = tmp_path / "two.csv"
     pd.DataFrame({"x": a, "y": a[::-1].copy()}).to_csv(two, index=False)
     assert split_sources(str(two), "x,y") == [(str(two), "x"), (str(two), "y")]
-    by_column = prepare_conditional({**settings, "CSV_PATH": str(two), "COLUMN": "x,y"}, None, None)
-    assert by_column["conditioning"].classes == ["x", "y"]
+    by_column = prepare_training_data({**settings, "COLUMN": "x,y"}, str(two))
+    assert by_column.conditioning.classes == ["x", "y"]
     with pytest.raises(ScalodiffError, match="CONDITION='asset'"):
-        prepare_conditional({**settings, "CONDITION": None}, None, None)
+        prepare_training_data({**settings, "CONDITION": None}, str(folder))
     with pytest.raises(ScalodiffError, match="needs several series"):
-        prepare_conditional({**settings, "CSV_PATH": str(two), "COLUMN": "x"}, None, None)
+        prepare_training_data({**settings, "COLUMN": "x"}, str(two))
 
 
 def test_train_sp500_and_nasdaq_generate_per_asset(tmp_path: Path, tiny, capsys) -> None:

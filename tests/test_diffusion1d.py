@@ -27,9 +27,19 @@ def tiny_settings(**extra: object) -> dict:
     command-line test below keeps config.py's MIXED_PRECISION.
     """
     s = default_settings()
-    s.update(WINDOW_SIZE=L, STRIDE=4, NUM_TIMESTEPS=50, BATCH_SIZE=8, WARMUP_STEPS=2,
-             MAX_STEPS=5, MAX_MINUTES=None, SAMPLING_STEPS=3, SAMPLE_BATCH=4, SEED=0,
-             MIXED_PRECISION="no")  # fmt: skip
+    s.update(
+        WINDOW_SIZE=L,
+        STRIDE=4,
+        NUM_TIMESTEPS=50,
+        BATCH_SIZE=8,
+        WARMUP_STEPS=2,
+        MAX_STEPS=5,
+        MAX_MINUTES=None,
+        SAMPLING_STEPS=3,
+        SAMPLE_BATCH=4,
+        SEED=0,
+        MIXED_PRECISION="no",
+    )
     s.update(extra)
     return s
 
@@ -113,7 +123,7 @@ def test_user_errors(returns, fitted):
         Diffusion1DBaseline.fit(returns[:20], tiny_settings(), **TINY_NET)
     with pytest.raises(ScalodiffError, match="NaN"):
         Diffusion1DBaseline.fit(np.r_[returns[:100], np.nan], tiny_settings(), **TINY_NET)
-    with pytest.raises(ScalodiffError, match="fewer than one batch"):
+    with pytest.raises(ScalodiffError, match="fewer than one step's"):
         Diffusion1DBaseline.fit(returns[:60], tiny_settings(BATCH_SIZE=64), **TINY_NET)
 
 
@@ -126,8 +136,21 @@ def test_fit_baseline_and_command_line(tmp_path, returns, capsys):
         {"Date": pd.bdate_range("2001-01-01", periods=prices.size), "Close": prices}
     ).to_csv(csv, index=False)
     out = tmp_path / "d1.csv"
-    argv = ["--data", str(csv), "--name", "diffusion1d", "--n", "3", "--length", str(L),
-            "--max-steps", "2", "--no-progress", "--out", str(out)]  # fmt: skip
+    argv = [
+        "--data",
+        str(csv),
+        "--name",
+        "diffusion1d",
+        "--n",
+        "3",
+        "--length",
+        str(L),
+        "--max-steps",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert b.main(argv) == 0
     assert "trained 2 steps" in capsys.readouterr().out
     frame = pd.read_csv(out)

@@ -65,12 +65,23 @@ def launch(
     if dump_dir is not None:
         env["SCALODIFF_DUMP_WEIGHTS"] = str(dump_dir)
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--multi_gpu", "--num_processes", str(WORLD), "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()),
-        str(ROOT / "train.py"), *flags,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(WORLD),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(ROOT / "train.py"),
+        *flags,
+    ]
     return subprocess.run(
         cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S
     )
@@ -84,12 +95,17 @@ def test_two_ranks_train_identically_and_only_rank0_writes(tmp_path: Path, tiny)
     save_dir = tmp_path / "runs"
     dump = tmp_path / "weights"
     # MAX_MINUTES stops this run (MAX_STEPS is out of reach), so the learning rate and the
-    # last step both follow the clock: the case where ranks used to disagree. No --run-name,
+    # last step both follow the clock: the case where ranks could disagree. No --run-name,
     # so the folder name comes from rank 0's clock and has to be broadcast.
     flags = tiny(
-        BATCH_SIZE=BATCH, MAX_STEPS=100_000, MAX_MINUTES=0.1, EPOCHS=1000,
-        CHECKPOINT_EVERY=CHECKPOINT_EVERY, KEEP_CHECKPOINTS=1000, SAVE_DIR=save_dir,
-    )  # fmt: skip
+        BATCH_SIZE=BATCH,
+        MAX_STEPS=100_000,
+        MAX_MINUTES=0.1,
+        EPOCHS=1000,
+        CHECKPOINT_EVERY=CHECKPOINT_EVERY,
+        KEEP_CHECKPOINTS=1000,
+        SAVE_DIR=save_dir,
+    )
     proc = launch([*flags, "--data", "sp500"], tmp_path, dump)
     assert proc.returncode == 0, _explain(proc)
     assert proc.stdout.count("done:") == 1, _explain(proc)  # rank 0 reports, rank 1 does not

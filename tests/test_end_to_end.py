@@ -150,7 +150,9 @@ def test_seed_preset_trains_generates_and_plots_scalograms(tmp_path: Path, capsy
 
 
 def test_fitted_volatility_levels_set_each_paths_rms(tmp_path: Path, tiny) -> None:
-    assert train.main([*tiny(MAX_STEPS=2), "--data", "sp500", "--run-name", "r"]) == 0
+    # Without a margin the drawn level is the RMS of the whole generated window.
+    flags = [*tiny(MAX_STEPS=2, EDGE_MARGIN=0), "--data", "sp500", "--run-name", "r"]
+    assert train.main(flags) == 0
     step_dir = ckpt.list_checkpoints(tmp_path / "r")[-1]
     transform = transform_from_json(ckpt.read_json(step_dir, "transform.json"))
     normalizer = ReturnNormalizer.from_json(ckpt.read_json(step_dir, "normalizer.json"))
@@ -182,6 +184,33 @@ def test_local_volatility_row_trains_and_generates(tmp_path: Path, tiny, capsys)
     paths = np.load(out)
     assert paths.shape == (6, 32) and np.isfinite(paths).all()
     # The local row is relative to the window's RMS: without the volatility row it is refused.
-    assert train.main([*tiny(MAX_STEPS=1, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=False),
-                       "--data", "sp500", "--run-name", "q"]) == 2  # fmt: skip
-    assert "LOCAL_VOL_WINDOW needs VOLATILITY_ROW" in capsys.readouterr().err
+    assert (
+        train.main(
+            [
+                *tiny(MAX_STEPS=1, LOCAL_VOL_WINDOW=5, VOLATILITY_ROW=False),
+                "--data",
+                "sp500",
+                "--run-name",
+                "q",
+            ]
+        )
+        == 2
+    )
+    assert "needs VOLATILITY_ROW = True" in capsys.readouterr().err
+
+
+def test_edge_margin_trains_wider_windows_and_writes_window_size_paths(
+    tmp_path: Path, tiny, capsys
+) -> None:
+    flags = tiny(MAX_STEPS=2, EDGE_MARGIN=4)
+    assert train.main([*flags, "--data", "sp500", "--run-name", "r"]) == 0
+    step_dir = ckpt.list_checkpoints(tmp_path / "r")[-1]
+    transform = transform_from_json(ckpt.read_json(step_dir, "transform.json"))
+    assert (transform.margin, transform.width, transform.output_size) == (4, 40, 32)
+    out = tmp_path / "p.npy"
+    assert generate.main([*tiny(), "--out", str(out), "--no-plot"]) == 0
+    assert np.load(out).shape == (6, 32)
+    # The margin is cut by the volatility transform: without its row it is refused.
+    off = tiny(MAX_STEPS=1, EDGE_MARGIN=4, VOLATILITY_ROW=False, LOCAL_VOL_WINDOW=0)
+    assert train.main([*off, "--data", "sp500", "--run-name", "q"]) == 2
+    assert "EDGE_MARGIN needs VOLATILITY_ROW" in capsys.readouterr().err

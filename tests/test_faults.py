@@ -34,6 +34,7 @@ import train
 from tests.conftest import tiny_settings
 from tests.test_bad_input import EXIT_USER_ERROR, error_line
 from utils import checkpoint as ckpt
+from utils import runs
 from utils.errors import ScalodiffError
 from utils.paths_io import write_paths
 from utils.runs import new_run_dir
@@ -242,15 +243,19 @@ def _save_tiny_checkpoint(run: Path, step: int, keep: int) -> Path:
     """A real checkpoint of a tiny UNet, written by ``save_checkpoint``, without training."""
     torch.manual_seed(step)
     unet = UNet2DModel(
-        sample_size=(8, 8), in_channels=1, out_channels=1, block_out_channels=(8, 8),
-        layers_per_block=1, norm_num_groups=8, down_block_types=("DownBlock2D",) * 2,
+        sample_size=(8, 8),
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D",) * 2,
         up_block_types=("UpBlock2D",) * 2,
-    )  # fmt: skip
+    )
     state = {
         "model": unet.state_dict(),
         "ema": [p.detach().clone() for p in unet.parameters()],
         "optimizer": {},
-        "lr_scheduler": {},
         "counters": {"step": step},
     }
     noise = DDPMScheduler(num_train_timesteps=10)
@@ -331,7 +336,7 @@ def test_full_disk_outside_a_checkpoint_is_one_line_too(
     def full(*args, **kwargs):
         raise _no_space(tmp_path / "r")
 
-    monkeypatch.setattr(train, "new_run_dir", full)
+    monkeypatch.setattr(runs, "new_run_dir", full)
     assert train.main([*tiny(MAX_STEPS=1), "--data", "sp500", "--run-name", "r"]) == EXIT_USER_ERROR
     line = error_line(capsys.readouterr().err)
     assert (

@@ -61,11 +61,48 @@ def _base_files() -> dict[str, bytes]:
 BASES = _base_files()
 
 TOKENS = [
-    ",", ";", "\t", "|", '"', "'", "\n", "\r\n", "\r", " ", "", ".", "-", "NA", "#N/A", "null",
-    "nan", "NaN", "inf", "-inf", "1e309", "-1", "0", "0.0", "1,234.5", "$5", "abc", "Close",
-    "Date", "close,close", "2020-13-45", "20120231 250000", "1970-01-01", "\x00", "\ufeff", "é",
-    ",,,,", ";;;;", '"a,b"', "PAR1", "PK\x03\x04",
-]  # fmt: skip
+    ",",
+    ";",
+    "\t",
+    "|",
+    '"',
+    "'",
+    "\n",
+    "\r\n",
+    "\r",
+    " ",
+    "",
+    ".",
+    "-",
+    "NA",
+    "#N/A",
+    "null",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e309",
+    "-1",
+    "0",
+    "0.0",
+    "1,234.5",
+    "$5",
+    "abc",
+    "Close",
+    "Date",
+    "close,close",
+    "2020-13-45",
+    "20120231 250000",
+    "1970-01-01",
+    "\x00",
+    "\ufeff",
+    "é",
+    ",,,,",
+    ";;;;",
+    '"a,b"',
+    "PAR1",
+    "PK\x03\x04",
+]
 
 position = st.integers(min_value=0, max_value=100_000)
 token = st.one_of(
@@ -235,22 +272,38 @@ MESSY_CSV = (
 @example(base="messy", edits=[], gz=False, column=None, max_missing_frac=0.3, chunk_rows=2)
 @example(base="messy", edits=[], gz=True, column="Close", max_missing_frac=0.0, chunk_rows=3)
 @example(  # one offset in a column without: only whole-column parsing sorts it out
-    base="csv", edits=[("cell", 3, 0, b"2020-01-03T00:00+01:00")], gz=False, column="Close",
-    max_missing_frac=0.0, chunk_rows=2,
-)  # fmt: skip
+    base="csv",
+    edits=[("cell", 3, 0, b"2020-01-03T00:00+01:00")],
+    gz=False,
+    column="Close",
+    max_missing_frac=0.0,
+    chunk_rows=2,
+)
 @example(  # offsets that change between chunks
-    base="tz", edits=[("cell", 30, 0, b"2021-03-02T05:00:00+01:00")], gz=False, column=None,
-    max_missing_frac=0.0, chunk_rows=3,
-)  # fmt: skip
+    base="tz",
+    edits=[("cell", 30, 0, b"2021-03-02T05:00:00+01:00")],
+    gz=False,
+    column=None,
+    max_missing_frac=0.0,
+    chunk_rows=3,
+)
 @example(base="tz", edits=[], gz=False, column=None, max_missing_frac=0.0, chunk_rows=3)
 @example(  # a second time format further down the file
-    base="csv", edits=[("cell", 30, 0, b"01/31/2020")], gz=False, column="Close",
-    max_missing_frac=0.0, chunk_rows=4,
-)  # fmt: skip
+    base="csv",
+    edits=[("cell", 30, 0, b"01/31/2020")],
+    gz=False,
+    column="Close",
+    max_missing_frac=0.0,
+    chunk_rows=4,
+)
 @example(  # a bad price and, later, a line with too many fields
-    base="m1", edits=[("cell", 3, 2, b"x"), ("insert", 900, b";7")], gz=False, column=None,
-    max_missing_frac=0.0, chunk_rows=2,
-)  # fmt: skip
+    base="m1",
+    edits=[("cell", 3, 2, b"x"), ("insert", 900, b";7")],
+    gz=False,
+    column=None,
+    max_missing_frac=0.0,
+    chunk_rows=2,
+)
 def test_reading_in_chunks_tells_the_user_what_reading_whole_does(
     base, edits, gz, column, max_missing_frac, chunk_rows
 ) -> None:

@@ -1,4 +1,4 @@
-"""Metrics on series with known properties (issue 4), and the formulas against direct loops."""
+"""Metrics on series with known properties, and the formulas against direct loops."""
 
 from __future__ import annotations
 
@@ -142,9 +142,16 @@ def test_quick_summary_and_format():
     real = rng.standard_normal((50, 64))
     d = m.quick_summary(real, 2 * real)
     assert set(d) == {
-        "std_real", "std_synth", "std_ratio", "kurtosis_real", "kurtosis_synth",
-        "abs_acf1_real", "abs_acf1_synth", "abs_acf1_pooled_real", "abs_acf1_pooled_synth",
-    }  # fmt: skip
+        "std_real",
+        "std_synth",
+        "std_ratio",
+        "kurtosis_real",
+        "kurtosis_synth",
+        "abs_acf1_real",
+        "abs_acf1_synth",
+        "abs_acf1_pooled_real",
+        "abs_acf1_pooled_synth",
+    }
     assert d["std_ratio"] == pytest.approx(2.0)
     assert d["kurtosis_real"] == pytest.approx(d["kurtosis_synth"])
     assert d["abs_acf1_real"] == pytest.approx(d["abs_acf1_synth"])

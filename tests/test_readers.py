@@ -59,10 +59,10 @@ def test_close_is_case_insensitive_and_other_column_by_name(tmp_path):
 
 
 def test_single_numeric_column_needs_no_setting(tmp_path):
-    with_header = write(tmp_path, "a.csv", "when,price\n01/02/2020,3\n01/03/2020,4\n")
+    with_header = write(tmp_path, "a.csv", "when,price\n01/12/2020,3\n01/13/2020,4\n")
     series = load_quietly(with_header)
     assert series.column == "price"
-    assert series.timestamps[0] == pd.Timestamp("2020-01-02")  # parsed though not named Date
+    assert series.timestamps[0] == pd.Timestamp("2020-01-12")  # parsed though not named Date
     headerless = write(tmp_path, "b.csv", "3.5\n4\n4.25\n")
     np.testing.assert_array_equal(load_quietly(headerless, column=None).values, [3.5, 4, 4.25])
 
@@ -338,3 +338,31 @@ def test_long_messy_csv_is_read_in_chunks_with_the_usual_warnings(tmp_path, monk
     ), messages
     assert any("rows are not in time order; sorted them" in m for m in messages)
     assert any("1 rows share their time with a later row" in m for m in messages)
+
+
+def test_day_first_dates_are_told_from_a_later_chunk_and_read_in_chunks(tmp_path, monkeypatch):
+    """The order of numeric dates is decided on the whole column, not on its first rows.
+
+    Hourly bars from 2021-01-01 00:00 show no day above 12 in their first 288 rows; at
+    chunks of 64 rows the day-first reading is only told in the fifth chunk, and every
+    chunk is then read with it, with no whole-file fallback.
+    """
+    import data.chunked as chunked
+    import data.readers as readers
+
+    stamps = pd.date_range("2021-01-01", periods=1000, freq="h")
+    rows = [f"{t:%d/%m/%Y %H:%M},{100 + i % 17}" for i, t in enumerate(stamps)]
+    path = write(tmp_path, "hourly.csv", "Date,Close\n" + "\n".join(rows) + "\n")
+
+    def whole(*args, **kwargs):
+        raise AssertionError("read the whole file")
+
+    monkeypatch.setattr(chunked, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(readers, "_read_whole_csv", whole)
+    series = load_quietly(path)
+    assert (series.timestamps == stamps).all()
+    # A day-first row read month first would be refused with its line, never swapped.
+    rows[400] = f"{stamps[400]:%m/%d/%Y %H:%M},100"  # 01/17/2021
+    path.write_text("Date,Close\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ScalodiffError, match=r"01/17/2021 16:00.* line 402 .*read day first"):
+        load_prices(path)

@@ -11,8 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.returns import ReturnNormalizer, log_returns, prices_from_log_returns, split_by_time
+from data.returns import ReturnNormalizer, log_returns, split_by_time
 from utils.errors import ScalodiffError
+from utils.paths_io import prices_from_log_returns
 
 
 @pytest.fixture

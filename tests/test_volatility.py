@@ -123,3 +123,39 @@ def test_local_row_json_and_drawn_levels(windows: torch.Tensor) -> None:
 def test_bad_local_window_is_a_clear_error(bad) -> None:
     with pytest.raises(ScalodiffError, match="LOCAL_VOL_WINDOW"):
         VolatilityScalogram(Scalogram(window_size=256, n_scales=13), local_window=bad)
+
+
+def test_margin_round_trip_returns_the_middle_exactly(windows: torch.Tensor) -> None:
+    base = Scalogram(window_size=256, n_scales=13)
+    tr = VolatilityScalogram(base, local_window=21, margin=16).fit(windows)
+    assert (tr.window_size, tr.output_size) == (256, 224)
+    back = tr.inverse(tr.forward(windows))
+    assert back.shape == (len(windows), 224)
+    err = (back - windows[:, 16:-16]).norm(dim=1) / windows[:, 16:-16].norm(dim=1)
+    assert float(err.max()) < 1e-10
+    again = transform_from_json(tr.to_json())
+    assert again.margin == 16
+    torch.testing.assert_close(again.inverse(tr.forward(windows[:3])), back[:3])
+    old = tr.to_json()
+    del old["margin"]  # checkpoints written before margins existed
+    assert transform_from_json(old).margin == 0
+
+
+def test_noisy_scalograms_invert_with_flat_ends(windows: torch.Tensor) -> None:
+    """White noise on the wavelet rows does not damp a window's ends: the least-squares
+    inverse treats every position alike, so damped ends of generated windows come from
+    the generated image, not from the inverse."""
+    from evaluation.edges import edge_deviation
+
+    tr = VolatilityScalogram(Scalogram(window_size=256, n_scales=13), local_window=21).fit(windows)
+    img = tr.forward(windows)
+    noise = torch.randn(img.shape, generator=torch.Generator().manual_seed(0), dtype=img.dtype)
+    img[:, :, :-2] += 0.5 * noise[:, :, :-2]
+    dev = edge_deviation(windows.numpy(), tr.inverse(img).numpy())
+    assert dev["max_abs"] < 0.08, dev
+
+
+@pytest.mark.parametrize("bad", [-1, 65, 2.0, True])
+def test_bad_margin_is_a_clear_error(bad) -> None:
+    with pytest.raises(ScalodiffError, match="EDGE_MARGIN"):
+        VolatilityScalogram(Scalogram(window_size=256, n_scales=13), margin=bad)

@@ -316,14 +316,3 @@ def test_json_errors():
         Scalogram.from_json({**d, "stds": [[1.0, 2.0]]})
     with pytest.raises(ScalodiffError, match="do not match"):
         Scalogram.from_json({**d, "scales": [float(s) * 1.01 for s in d["scales"]]})
-
-
-def test_unet_divisibility_names_sizes_that_work():
-    Scalogram(window_size=64, n_scales=31).check_unet_divisible(4)  # 32 x 64: fine
-    with pytest.raises(ScalodiffError) as info:
-        Scalogram(window_size=100, n_scales=32).check_unet_divisible(4)
-    message = str(info.value)
-    assert "height 33" in message and "n_scales in [31, 39]" in message
-    assert "width 100" in message and "window_size in [96, 104]" in message
-    with pytest.raises(ScalodiffError, match="levels=0"):
-        Scalogram(window_size=64, n_scales=31).check_unet_divisible(0)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import pickle
 import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
-from data.windows import WindowDataset, check_length, n_windows, windows_view
+from data.batches import BatchOrder
+from data.windows import check_length, n_windows, windows_view
 from transforms.volatility import VolatilityScalogram
 from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
@@ -25,46 +24,33 @@ def test_count_and_content(n, size, stride):
     assert view.shape == (len(expected), size) == (n_windows(n, size, stride), size)
     np.testing.assert_array_equal(view, np.array(expected))
 
-    dataset = WindowDataset(series, size, stride)
-    assert len(dataset) == len(expected)
-    for i, window in enumerate(expected):
-        item = dataset[i]
-        assert item.dtype == torch.float32 and item.shape == (size,)
-        np.testing.assert_array_equal(item.numpy(), window)
-    np.testing.assert_array_equal(dataset[-1].numpy(), expected[-1])
-    with pytest.raises(IndexError):
-        dataset[len(expected)]
-
 
 def test_view_shares_memory_and_is_read_only():
     series = np.random.default_rng(0).normal(size=1000).astype(np.float32)
     view = windows_view(series, 64, 2)
     assert np.shares_memory(view, series)
     assert not view.flags.writeable
-    dataset = WindowDataset(series, 64, 2)
-    assert dataset.series is series  # contiguous float32 is used as is
 
 
-def test_items_own_only_their_slice():
+def test_a_batch_copies_only_its_rows():
     series = np.arange(100_000, dtype=np.float32)
-    item = WindowDataset(series, 16, 1)[5]
-    assert item.untyped_storage().nbytes() == 16 * 4
-    assert len(pickle.dumps(item)) < 10_000  # not the whole series
-    item += 1.0
-    assert series[5] == 5.0  # writing to an item never touches the series
+    batch = windows_view(series, 16, 1)[np.array([5, 9])]  # as train.py reads a batch
+    assert batch.nbytes == 2 * 16 * 4 and not np.shares_memory(batch, series)
+    batch += 1.0
+    assert series[5] == 5.0  # writing to a batch never touches the series
 
 
 def test_memory_grows_with_series_not_with_windows():
     series = np.zeros(10_000_000, dtype=np.float32)  # 40 MB; as windows x 256 it would be 10 GB
     tracemalloc.start()
     try:
-        dataset = WindowDataset(series, window_size=256, stride=1)
-        _ = [dataset[i] for i in (0, 123_456, len(dataset) - 1)]
+        view = windows_view(series, window_size=256, stride=1)
+        _ = view[np.array([0, 123_456, len(view) - 1])]
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(dataset) == 10_000_000 - 255
-    assert peak < 1_000_000, f"creating the dataset allocated {peak / 1e6:.1f} MB"
+    assert len(view) == 10_000_000 - 255
+    assert peak < 1_000_000, f"the view and a batch allocated {peak / 1e6:.1f} MB"
 
 
 @pytest.mark.parametrize("volatility_row", [False, True])
@@ -91,27 +77,30 @@ def test_fitting_a_transform_on_the_view_copies_one_batch_at_a_time(volatility_r
     torch.testing.assert_close(transform.inverse(images), torch.from_numpy(view[:4].copy()))
 
 
-def test_dataloader_batches():
-    series = np.arange(50, dtype=np.float32)
-    loader = DataLoader(WindowDataset(series, 8, 2), batch_size=4, shuffle=False)
-    batch = next(iter(loader))
-    assert batch.shape == (4, 8) and batch.dtype == torch.float32
-    np.testing.assert_array_equal(batch[1].numpy(), series[2:10])
+def test_batch_order_visits_every_window_once_per_epoch_split_between_processes():
+    counters = [{"epoch": 0, "batch_in_epoch": 0} for _ in range(2)]
+    ranks = [BatchOrder(20, 4, 5, seed=1, rank=r, world=2) for r in range(2)]
+    for epoch in (0, 1):
+        seen = []
+        for _ in range(5):
+            for order, c in zip(ranks, counters, strict=True):
+                rows, _b = order.next(c)
+                assert len(rows) == 2 and list(rows) == sorted(rows)
+                seen += rows.tolist()
+        assert sorted(seen) == list(range(20)) and counters[0]["epoch"] == epoch
+    again = BatchOrder(20, 4, 5, seed=1)
+    assert again.next({"epoch": 0, "batch_in_epoch": 0})[0].tolist() != list(range(4))
 
 
 def test_bad_inputs():
     with pytest.raises(ScalodiffError, match=r"WINDOW_SIZE=0"):
         windows_view(np.zeros(10), 0)
     with pytest.raises(ScalodiffError, match=r"STRIDE=1\.5"):
-        WindowDataset(np.zeros(10), 4, 1.5)
+        windows_view(np.zeros(10), 4, 1.5)
     with pytest.raises(ScalodiffError, match=r"shorter than WINDOW_SIZE=11"):
-        WindowDataset(np.zeros(10), 11)
+        windows_view(np.zeros(10), 11)
     with pytest.raises(ScalodiffError, match="1-D"):
         windows_view(np.zeros((3, 4)), 2)
-    series = np.ones(20, dtype=np.float32)
-    series[7] = np.nan
-    with pytest.raises(ScalodiffError, match="nan at index 7"):
-        WindowDataset(series, 4)
 
 
 def test_check_length_says_how_many_rows_are_needed():

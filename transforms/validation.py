@@ -124,38 +124,6 @@ def check_image_batch(s, expected: tuple[int, int, int], context: str) -> None:
         raise ScalodiffError(f"scalogram dtype {s.dtype} is not supported; use float32 or float64")
 
 
-def unet_size_problems(
-    height: int, width: int, levels: int, n_scales: int, include_mean: bool, width_name: str
-) -> str | None:
-    """Why a ``height x width`` image does not fit a UNet with ``levels`` levels, or None.
-
-    A UNet halves the image ``levels - 1`` times, so both sizes must be multiples
-    of ``2 ** (levels - 1)``; the message names the nearest settings that work.
-    """
-    factor = 2 ** (levels - 1)
-    problems = []
-    if height % factor:
-        extra = 1 if include_mean else 0
-        low = (height // factor) * factor
-        options = [h - extra for h in (low, low + factor) if h - extra >= 1]
-        problems.append(
-            f"height {height} (n_scales={n_scales}{' + 1 mean row' if extra else ''}) is not a "
-            f"multiple of {factor}; use n_scales in {options}"
-        )
-    if width % factor:
-        low = (width // factor) * factor
-        options = [w for w in (low, low + factor) if w >= factor]
-        problems.append(
-            f"width {width} is not a multiple of {factor}; use {width_name} in {options}"
-        )
-    if not problems:
-        return None
-    return (
-        f"a UNet with {levels} levels needs image height and width divisible by "
-        f"2**{levels - 1}={factor}: " + "; ".join(problems)
-    )
-
-
 def check_wavelet_fits_mode(wavelet: str, is_complex: bool, mode: str) -> None:
     """'signed' needs a real wavelet, 'complex' a complex one; 'magnitude' takes either."""
     if mode == "signed" and is_complex:

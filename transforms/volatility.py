@@ -30,6 +30,14 @@ time-varying row: a smooth curve, which the UNet generates far better than the
 amplitude modulation of the finest wavelet rows. Real images still invert
 exactly; a generated window is the base inverse times the generated curve,
 renormalized to the level row's RMS.
+
+A UNet generates the columns at an image's borders worse than the inner ones:
+in generated S&P 500 windows the first and last four returns came out with
+0.46-0.66 of the real mean ``|r|/RMS`` (real 0.78), from the wavelet rows at the
+border columns, not from the inverse (real images with white noise added invert
+with flat ends) nor from the local row. With ``margin = m`` (setting
+EDGE_MARGIN) the transform works on windows of ``L + 2m`` returns and its
+inverse returns the middle ``L``: no output return comes from a border column.
 """
 
 from __future__ import annotations
@@ -65,6 +73,20 @@ def check_local_window(value: Any, window_size: int) -> int:
     return int(value)
 
 
+def check_margin(value: Any, window_size: int) -> int:
+    """0 or more returns dropped at each end, leaving at least half of the window."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not 0 <= value <= window_size // 4
+    ):
+        raise ScalodiffError(
+            f"margin (EDGE_MARGIN) must be a whole number of returns from 0 to a quarter of the "
+            f"transform's window {window_size}, e.g. 16; got {value!r}"
+        )
+    return int(value)
+
+
 class VolatilityScalogram:
     """A :class:`~transforms.wavelet.Scalogram` of RMS-normalized windows plus a log-RMS row.
 
@@ -85,9 +107,10 @@ class VolatilityScalogram:
     True
     """
 
-    def __init__(self, base: Scalogram, local_window: int = 0) -> None:
+    def __init__(self, base: Scalogram, local_window: int = 0, margin: int = 0) -> None:
         self.base = base
         self.local_window = check_local_window(local_window, base.window_size)
+        self.margin = check_margin(margin, base.window_size)
         self.log_rms_mean = 0.0
         self.log_rms_std = 1.0
         self.local_mean = 0.0  # standardization of the local log-RMS row (local_window > 0)
@@ -101,6 +124,16 @@ class VolatilityScalogram:
         return self.base.channels
 
     @property
+    def window_size(self) -> int:
+        """Returns per window that :meth:`forward` takes, margins included."""
+        return self.base.window_size
+
+    @property
+    def output_size(self) -> int:
+        """Returns per window that :meth:`inverse` gives: the input length less both margins."""
+        return self.base.window_size - 2 * self.margin
+
+    @property
     def height(self) -> int:
         return self.base.height + (2 if self.local_window else 1)
 
@@ -111,7 +144,8 @@ class VolatilityScalogram:
     def describe(self) -> str:
         """The image's rows in words, the volatility rows included."""
         local = f" + local log RMS ({self.local_window} returns)" if self.local_window else ""
-        return f"{self.base.describe()}{local} + log RMS"
+        margin = f"; {self.margin} returns dropped at each end" if self.margin else ""
+        return f"{self.base.describe()}{local} + log RMS{margin}"
 
     @staticmethod
     def _log_rms(x: torch.Tensor) -> torch.Tensor:
@@ -202,10 +236,11 @@ class VolatilityScalogram:
     def inverse(
         self, s: torch.Tensor, standardized: bool = True, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Images [B, C, H, W] -> windows [B, L]: the base inverse times the row's RMS.
+        """Images [B, C, H, W] -> windows [B, L - 2 margin]: the base inverse times the row's RMS.
 
         ``rows`` (standardized log RMS, shape [B]) replaces the images' own
-        volatility rows, e.g. levels from :meth:`draw_rows`.
+        volatility rows, e.g. levels from :meth:`draw_rows`. With a margin the
+        first and last ``margin`` returns are dropped.
         """
         if s.ndim != 4 or s.shape[2] != self.height:
             raise ScalodiffError(
@@ -225,7 +260,7 @@ class VolatilityScalogram:
         row = s[:, :, -1].mean(dim=(1, 2)) if rows is None else rows.to(s.device)
         row = row.to(u.dtype)
         log_rms = row * self.log_rms_std + self.log_rms_mean
-        return u * torch.exp(log_rms)[:, None]
+        return (u * torch.exp(log_rms)[:, None])[:, self.margin : u.shape[-1] - self.margin]
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict that :func:`transform_from_json` turns back into this transform."""
@@ -237,14 +272,17 @@ class VolatilityScalogram:
             "local_window": self.local_window,
             "local_mean": self.local_mean,
             "local_std": self.local_std,
+            "margin": self.margin,
             "base": self.base.to_json(),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> VolatilityScalogram:
         """Rebuild a transform saved by :meth:`to_json`."""
-        # Checkpoints written before the local row existed have none.
-        tr = cls(Scalogram.from_json(d["base"]), int(d.get("local_window", 0)))
+        # Checkpoints written without a local row or a margin have neither key.
+        tr = cls(
+            Scalogram.from_json(d["base"]), int(d.get("local_window", 0)), int(d.get("margin", 0))
+        )
         tr.log_rms_mean = float(d["log_rms_mean"])
         tr.log_rms_std = float(d["log_rms_std"])
         tr.local_mean = float(d.get("local_mean", 0.0))

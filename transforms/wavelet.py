@@ -47,7 +47,6 @@ from transforms.validation import (
     check_training_windows,
     check_wavelet_fits_mode,
     float64_batches,
-    unet_size_problems,
 )
 from utils.errors import ScalodiffError
 from utils.threads import single_thread
@@ -447,21 +446,6 @@ class Scalogram:
             obj.stds = check_stds(d["stds"], (obj.channels, obj.height))
             obj._ops.set_row_scale(obj._row_scale())
         return obj
-
-    # ------------------------------------------------------------------ UNet
-    def check_unet_divisible(self, levels: int) -> None:
-        """Raise if a UNet with ``levels`` resolutions cannot take this image size.
-
-        A UNet halves height and width ``levels - 1`` times, so both must be
-        multiples of ``2 ** (levels - 1)``.
-        """
-        levels = check_int("levels", levels, minimum=1)
-        width_name = "window_size" if self.image_width is None else "image_width"
-        problem = unet_size_problems(
-            self.height, self.width, levels, self.n_scales, self.include_mean, width_name
-        )
-        if problem:
-            raise ScalodiffError(problem)
 
     def describe(self) -> str:
         """The image's rows in words, e.g. ``13 signed morl scales + mean``."""

@@ -40,11 +40,21 @@ from utils.errors import ScalodiffError
 
 FORMAT_VERSION = 1
 MARKER = "checkpoint.json"
-REQUIRED = ("unet/config.json", "unet/diffusion_pytorch_model.safetensors",
-            "scheduler/scheduler_config.json", "transform.json", "normalizer.json",
-            "settings.json", "real_returns.npy")  # fmt: skip
-TRAIN_STATE = ("train_state/model.safetensors", "train_state/ema.safetensors",
-               "train_state/optimizer.pt", "train_state/counters.json")  # fmt: skip
+REQUIRED = (
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "scheduler/scheduler_config.json",
+    "transform.json",
+    "normalizer.json",
+    "settings.json",
+    "real_returns.npy",
+)
+TRAIN_STATE = (
+    "train_state/model.safetensors",
+    "train_state/ema.safetensors",
+    "train_state/optimizer.pt",
+    "train_state/counters.json",
+)
 # What reading a damaged file raises (JSONDecodeError and UnicodeDecodeError are ValueErrors).
 _DAMAGED = (OSError, ValueError, RuntimeError, KeyError, SafetensorError, pickle.UnpicklingError)
 MAX_REAL_RETURNS = 500_000  # keep checkpoints small on minute data
@@ -109,8 +119,8 @@ def save_checkpoint(
     """Write one checkpoint atomically and prune older ones; return its folder.
 
     ``train_state`` holds ``model`` (a state dict of the raw weights), ``ema``
-    (a list of tensors), ``optimizer`` and ``lr_scheduler`` (state dicts) and
-    ``counters`` (JSON-serialisable). ``extra_json`` maps names to more JSON
+    (a list of tensors), ``optimizer`` (a state dict) and ``counters``
+    (JSON-serialisable). ``extra_json`` maps names to more JSON
     files written inside the same atomic folder (``{"conditioning": {...}}``).
     """
     final = run_dir / step_dir_name(step)
@@ -138,10 +148,7 @@ def save_checkpoint(
             {f"{i}": t.contiguous() for i, t in enumerate(train_state["ema"])},
             state_dir / "ema.safetensors",
         )
-        torch.save(
-            {"optimizer": train_state["optimizer"], "lr_scheduler": train_state["lr_scheduler"]},
-            state_dir / "optimizer.pt",
-        )
+        torch.save({"optimizer": train_state["optimizer"]}, state_dir / "optimizer.pt")
         _write_json(state_dir / "counters.json", train_state["counters"])
         _write_json(tmp / MARKER, {"format_version": FORMAT_VERSION, "step": step})
         # On disk before the rename publishes it: after a power cut the marker must not
@@ -193,7 +200,8 @@ def find_latest(save_dir: str | os.PathLike) -> Path:
 
 
 def resolve_checkpoint(path: str | os.PathLike | None, save_dir: str | os.PathLike) -> Path:
-    """A step folder from ``path`` (a step folder, or a run folder: its newest), else the latest."""
+    """A step folder from ``path`` (a step folder; a run folder: its newest; a folder of runs
+    that holds exactly one: that run's newest), else the latest under ``save_dir``."""
     if path is None:
         return find_latest(save_dir)
     path = Path(path)
@@ -204,6 +212,14 @@ def resolve_checkpoint(path: str | os.PathLike | None, save_dir: str | os.PathLi
     steps = list_checkpoints(path)
     if steps:
         return steps[-1]
+    runs = sorted(r for r in path.iterdir() if r.is_dir() and list_checkpoints(r))
+    if len(runs) == 1:
+        return list_checkpoints(runs[0])[-1]
+    if runs:
+        names = ", ".join(r.name for r in runs[:5]) + (", ..." if len(runs) > 5 else "")
+        raise ScalodiffError(
+            f"--checkpoint {path} holds {len(runs)} runs ({names}); name one: --checkpoint {runs[-1]}"
+        )
     raise ScalodiffError(
         f"--checkpoint {path}: not a checkpoint folder (no {MARKER}) and holds no step-* checkpoints"
     )
@@ -294,6 +310,17 @@ def read_untrained_reference(step_dir: Path) -> dict[str, Any] | None:
     return read_json(step_dir, UNTRAINED_REFERENCE)
 
 
+def load_resume_state(step_dir: Path) -> dict[str, Any]:
+    """What a resumed run restores: ``train_state`` (:func:`load_train_state`) and the fitted
+    ``normalizer``, ``transform`` and, for conditional runs, ``conditioning`` records."""
+    state = {"train_state": load_train_state(step_dir)}
+    for name in ("normalizer", "transform"):
+        state[name] = read_json(step_dir, f"{name}.json")
+    if (step_dir / "conditioning.json").is_file():
+        state["conditioning"] = read_json(step_dir, "conditioning.json")
+    return state
+
+
 def load_train_state(step_dir: Path) -> dict[str, Any]:
     """The resumable state written by :func:`save_checkpoint` (no pickle)."""
     validate(step_dir)
@@ -309,13 +336,14 @@ def load_train_state(step_dir: Path) -> dict[str, Any]:
         opt = torch.load(state_dir / "optimizer.pt", weights_only=True, map_location="cpu")
         model = load_file(state_dir / "model.safetensors")
         ema_list = [ema[str(i)] for i in range(len(ema))]
-        optimizer, lr_scheduler = opt["optimizer"], opt["lr_scheduler"]
+        # Checkpoints written before the learning rate was computed from the step alone also
+        # hold an empty "lr_scheduler" entry; it is ignored.
+        optimizer = opt["optimizer"]
     except _DAMAGED as exc:
         raise _damaged(step_dir, "the training state", exc) from exc
     return {
         "model": model,
         "ema": ema_list,
         "optimizer": optimizer,
-        "lr_scheduler": lr_scheduler,
         "counters": read_json(step_dir, "train_state/counters.json"),
     }

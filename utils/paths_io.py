@@ -11,6 +11,7 @@ Formats (chosen by the file's suffix):
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,6 +24,55 @@ FORMATS = (".csv", ".parquet", ".npy")
 COLUMNS = ("path", "step", "log_return", "price")
 
 
+def prices_from_log_returns(returns: np.ndarray, initial_price: float = 1.0) -> np.ndarray:
+    """Price paths from log returns: the inverse of :func:`log_returns`.
+
+    Parameters
+    ----------
+    returns : numpy.ndarray
+        Log returns, shape ``(..., L)``.
+    initial_price : float, default 1.0
+        The price before the first return.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(..., L + 1)``, starting at ``initial_price``.
+
+    Examples
+    --------
+    >>> prices_from_log_returns(np.log([1.1, 0.9]), 100.0)
+    array([100., 110.,  99.])
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if not (math.isfinite(initial_price) and initial_price > 0):
+        raise ScalodiffError(f"initial_price={initial_price!r} must be a positive number.")
+    zero = np.zeros(r.shape[:-1] + (1,))
+    return initial_price * np.exp(np.concatenate([zero, np.cumsum(r, axis=-1)], axis=-1))
+
+
+def paths_frame(log_returns: np.ndarray, start_price: float = 100.0) -> pd.DataFrame:
+    """Paths in long form: one row per step, columns ``path, step, log_return, price``.
+
+    ``step`` runs from 1 to L; ``price`` is the price after that step's return.
+
+    Examples
+    --------
+    >>> paths_frame(np.log([[1.1, 0.9]]), 100.0).round(6).values.tolist()
+    [[0.0, 1.0, 0.09531, 110.0], [0.0, 2.0, -0.105361, 99.0]]
+    """
+    r = np.asarray(log_returns, dtype=np.float64)
+    n, length = r.shape
+    return pd.DataFrame(
+        {
+            "path": np.repeat(np.arange(n), length),
+            "step": np.tile(np.arange(1, length + 1), n),
+            "log_return": r.ravel(),
+            "price": prices_from_log_returns(r, start_price)[:, 1:].ravel(),
+        }
+    )
+
+
 def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -31,6 +81,20 @@ def _suffix(path: Path) -> str:
             f"use a file name ending in one of {', '.join(FORMATS)}"
         )
     return suffix
+
+
+def check_output_format(path: str | os.PathLike) -> str:
+    """The format ``path``'s suffix asks for (``.csv``, ``.parquet`` or ``.npy``).
+
+    Generators call it before sampling, so a file name they cannot write stops
+    them in a second rather than after minutes of work.
+
+    Raises
+    ------
+    ScalodiffError
+        For any other suffix, naming the formats there are.
+    """
+    return _suffix(Path(path))
 
 
 def write_paths(
@@ -86,15 +150,7 @@ def write_paths(
             with open(tmp, "wb") as fh:
                 np.save(fh, r.astype(np.float32))
         else:
-            n, length = r.shape
-            frame = pd.DataFrame(
-                {
-                    "path": np.repeat(np.arange(n), length),
-                    "step": np.tile(np.arange(1, length + 1), n),
-                    "log_return": r.ravel(),
-                    "price": (start_price * np.exp(np.cumsum(r, axis=1))).ravel(),
-                }
-            )
+            frame = paths_frame(r, start_price)
             if suffix == ".csv":
                 frame.to_csv(tmp, index=False, float_format="%.10g")
             else:

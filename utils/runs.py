@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from accelerate.utils import broadcast_object_list
+
 from utils import checkpoint as ckpt
 from utils.errors import ScalodiffError
 from utils.settings import data_source
@@ -98,3 +100,36 @@ def _differs(a: Any, b: Any) -> bool:
         return list(v) if isinstance(v, tuple | list) else v
 
     return norm(a) != norm(b)
+
+
+def claim_run_dir(settings: dict[str, Any], name: str, is_main: bool) -> Path:
+    """Create the new run's folder on the main process and give every process its path.
+
+    Every process must agree on the folder: the main process names and creates it
+    (the default name holds the time, which differs between processes) and passes
+    its error on too, so that no process trains on alone after a failed claim.
+    """
+    problem = None
+    if is_main:
+        try:
+            new_run_dir(settings, name)
+        except ScalodiffError as exc:
+            problem = str(exc)
+    name, problem = broadcast_object_list([name, problem])
+    if problem is not None:
+        raise ScalodiffError(problem)
+    return Path(settings["SAVE_DIR"]) / name
+
+
+def check_same_data(step_dir: Path, saved_sha256: str | None, data: Any) -> None:
+    """Refuse to resume a run on data other than it was trained on (``data.sha256`` differs).
+
+    Runs saved before the hash was recorded (no ``saved_sha256``) are not checked.
+    """
+    if saved_sha256 is None or saved_sha256 == data.sha256:
+        return
+    raise ScalodiffError(
+        f"--resume {step_dir.parent}: the data read now ({data.source}, sha256 "
+        f"{data.sha256[:12]}) differ from the data the run was trained on (sha256 "
+        f"{saved_sha256[:12]}); start a new run, or pass --allow-data-change to continue on them"
+    )

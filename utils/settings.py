@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import config
-from models.presets import PRESETS, resolve_preset
 from utils.errors import ScalodiffError
+from utils.presets import PRESETS, resolve_preset
 
 # The type each setting takes; "opt" marks settings that may be None.
 _INT, _FLOAT, _STR, _BOOL, _TUPLE = int, float, str, bool, tuple
@@ -30,6 +30,8 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "STRIDE": (_INT, False),
     "TRAIN_FRAC": (_FLOAT, False),
     "MAX_MISSING_FRAC": (_FLOAT, False),
+    "DATE_FORMAT": (_STR, True),
+    "OUTLIERS": (_STR, False),
     "RETURN_POWER": (_FLOAT, True),
     "RETURN_CLIP": (_FLOAT, True),
     "TRANSFORM_MODE": (_STR, True),
@@ -38,6 +40,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "VOLATILITY_ROW": (_BOOL, True),
     "VOL_LEVEL": (_STR, True),
     "LOCAL_VOL_WINDOW": (_INT, True),
+    "EDGE_MARGIN": (_INT, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -56,7 +59,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "LR": (_FLOAT, True),
     "WARMUP_STEPS": (_INT, False),
     "WEIGHT_DECAY": (_FLOAT, False),
-    "GRAD_CLIP": (_FLOAT, False),
+    "GRAD_CLIP": (_FLOAT, True),
     "EMA_DECAY": (_FLOAT, False),
     "CHECKPOINT_EVERY": (_INT, False),
     "KEEP_CHECKPOINTS": (_INT, False),
@@ -79,6 +82,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "VOL_LEVEL": ("fitted", "model"),
+    "OUTLIERS": ("warn", "drop", "error"),
     "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
     "PRESET": ("auto", *PRESETS),
     "PREDICTION_TYPE": ("v_prediction", "epsilon"),
@@ -88,6 +92,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "SAMPLER": ("dpm", "unipc", "ddim", "ddpm"),
     "CONDITION": ("vol-regime", "trend", "asset", "realized-vol"),
 }
+
+# DATE_FORMAT's words for the two orders of a numeric date; anything else is a strftime format.
+DATE_ORDERS = ("dayfirst", "monthfirst")
 
 POSITIVE = {
     "WINDOW_SIZE", "STRIDE", "SCALES", "BATCH_SIZE", "GRAD_ACCUM", "EPOCHS", "MAX_STEPS",
@@ -158,6 +165,12 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(f"setting TRAIN_FRAC must be in (0, 1], got {value}")
     if name == "MAX_MISSING_FRAC" and not 0.0 <= value < 1.0:
         raise ScalodiffError(f"setting MAX_MISSING_FRAC must be in [0, 1), got {value}")
+    _check_training_range(name, value)
+    if name == "DATE_FORMAT" and value not in DATE_ORDERS and "%" not in value:
+        raise ScalodiffError(
+            f"setting DATE_FORMAT must be None (detect), {' or '.join(map(repr, DATE_ORDERS))}, "
+            f"or a strftime format such as '%d.%m.%Y %H:%M'; got {value!r}"
+        )
     if name == "CONDITION_DROP" and not 0.0 <= value < 1.0:
         raise ScalodiffError(f"setting CONDITION_DROP must be in [0, 1), got {value}")
     if name == "GUIDANCE" and value < 0:
@@ -175,9 +188,64 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(
             f"setting LOCAL_VOL_WINDOW must be 0 (off) or an odd number of returns >= 3, e.g. 21; got {value}"
         )
+    if name == "EDGE_MARGIN" and value < 0:
+        raise ScalodiffError(
+            f"setting EDGE_MARGIN must be 0 (off) or a number of returns, e.g. 16; got {value}"
+        )
     if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
         raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
     return value
+
+
+def _check_training_range(name: str, value: Any) -> None:
+    """Optimizer settings whose out-of-range values train without an error but learn nothing."""
+    if name == "GRAD_CLIP" and value <= 0:
+        raise ScalodiffError(
+            f"setting GRAD_CLIP must be a positive gradient norm, got {value} (0 would zero "
+            "every gradient); set it to None to turn clipping off"
+        )
+    if name == "EMA_DECAY" and not 0.0 <= value < 1.0:
+        raise ScalodiffError(
+            f"setting EMA_DECAY must be in [0, 1), got {value} (1 would keep the initial "
+            "weights for sampling); 0.999 is usual, 0 samples with the raw weights"
+        )
+    if name == "WEIGHT_DECAY" and value < 0:
+        raise ScalodiffError(f"setting WEIGHT_DECAY must be 0 or more (0: none), got {value}")
+    if name == "WARMUP_STEPS" and value < 0:
+        raise ScalodiffError(f"setting WARMUP_STEPS must be 0 or more (0: none), got {value}")
+
+
+def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
+    """Settings that are each valid but fail, or are ignored, together.
+
+    ``asked`` holds the settings before the preset filled them (None: not set),
+    ``resolved`` after. Checked before data is read or a run folder is claimed.
+    """
+    local = resolved["VOLATILITY_ROW"] and resolved["LOCAL_VOL_WINDOW"]
+    if resolved["IMAGE_SIZE"] is not None and local:
+        # The local row has one value per return; the resized image has IMAGE_SIZE columns.
+        raise ScalodiffError(
+            f"setting IMAGE_SIZE={resolved['IMAGE_SIZE']} cannot be combined with the local "
+            f"volatility row (LOCAL_VOL_WINDOW={resolved['LOCAL_VOL_WINDOW']}, from "
+            f"{'config' if asked['LOCAL_VOL_WINDOW'] is not None else 'the preset ' + resolved['PRESET']}): "
+            "the row has one value per return. Set IMAGE_SIZE = None, or LOCAL_VOL_WINDOW = 0"
+        )
+    if asked["LOCAL_VOL_WINDOW"] and not resolved["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            f"setting LOCAL_VOL_WINDOW={asked['LOCAL_VOL_WINDOW']} needs VOLATILITY_ROW = True: "
+            "the local row is relative to the window's RMS, which the volatility row carries"
+        )
+    if asked["VOL_LEVEL"] == "fitted" and not resolved["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            "setting VOL_LEVEL='fitted' needs VOLATILITY_ROW = True (the level it draws is the "
+            "volatility row's); set VOLATILITY_ROW = True or VOL_LEVEL = None"
+        )
+    if resolved["SCALE_MAX"] is not None and resolved["SCALE_MAX"] > resolved["WINDOW_SIZE"]:
+        raise ScalodiffError(
+            f"setting SCALE_MAX={resolved['SCALE_MAX']:g} exceeds WINDOW_SIZE="
+            f"{resolved['WINDOW_SIZE']}: a wavelet wider than the window sees only its mean. "
+            "Lower SCALE_MAX or set it to None (WINDOW_SIZE / 2)"
+        )
 
 
 class SettingsParser(argparse.ArgumentParser):
@@ -259,6 +327,16 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # The preset's local row needs the volatility row, and a window long enough for
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
+    if settings.get("EDGE_MARGIN") is None:
+        # The margin is cut by the volatility transform; short windows get a narrower one.
+        cap = resolved["WINDOW_SIZE"] // 16 if resolved["VOLATILITY_ROW"] else 0
+        resolved["EDGE_MARGIN"] = min(resolved["EDGE_MARGIN"], cap)
+    if resolved["EDGE_MARGIN"] and not resolved["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            "setting EDGE_MARGIN needs VOLATILITY_ROW = True (the volatility transform drops the "
+            "margin); set EDGE_MARGIN = 0 or VOLATILITY_ROW = True"
+        )
+    check_combinations(settings, resolved)
     return resolved
 
 
@@ -266,15 +344,16 @@ SHIPPED_CSV_PATH = "data/eurusd.csv"
 FALLBACK_DATASET = "sp500"
 
 
-def data_source(settings: dict[str, Any]) -> tuple[str, str | None]:
+def data_source(settings: dict[str, Any], explicit: bool = False) -> tuple[str, str | None]:
     """The data to read, and a note to print when the built-in default stands in.
 
-    When CSV_PATH still holds the shipped example path and that file does not
-    exist, a first run uses the built-in S&P 500 and says so. Any path the user
-    set must exist: a typo never silently trains on other data.
+    When CSV_PATH still holds the shipped example path, that file does not exist
+    and the path was not given on the command line (``explicit``), a first run
+    uses the built-in S&P 500 and says so. Any path the user set must exist: a
+    typo never silently trains on other data.
     """
     path = str(settings["CSV_PATH"])
-    if path == SHIPPED_CSV_PATH and not Path(path).exists():
+    if path == SHIPPED_CSV_PATH and not explicit and not Path(path).exists():
         note = (
             f"CSV_PATH {path} not found: using the built-in dataset {FALLBACK_DATASET!r} "
             "(S&P 500 daily closes from the arch package). Set CSV_PATH in config.py or pass "

@@ -12,7 +12,7 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # 16 x 256 signed scalograms (13 scales, the mean row, the local volatility row, the
     # volatility row) of returns without the power transform (RETURN_POWER 1: the two rows carry
-    # the heteroscedasticity, see benchmarks/README.md "Session 4"). Few channels at full
+    # the heteroscedasticity, measured in benchmarks/README.md). Few channels at full
     # resolution, where convolutions cost the most, and more below; attention at
     # the lowest level (2 x 32 positions) sees the whole window at once.
     "cpu": {
@@ -22,6 +22,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "RETURN_POWER": 1.0,
         "VOLATILITY_ROW": True,
         "LOCAL_VOL_WINDOW": 21,
+        "EDGE_MARGIN": 16,
         "VOL_LEVEL": "fitted",
         "BLOCK_OUT_CHANNELS": (16, 32, 64, 128),
         "LAYERS_PER_BLOCK": 1,
@@ -43,6 +44,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "RETURN_POWER": 1.5,
         "VOLATILITY_ROW": True,
         "LOCAL_VOL_WINDOW": 0,
+        "EDGE_MARGIN": 16,
         "VOL_LEVEL": "fitted",
         "BLOCK_OUT_CHANNELS": (64, 128, 192, 256),
         "LAYERS_PER_BLOCK": 2,
@@ -66,6 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "RETURN_POWER": 1.5,
         "VOLATILITY_ROW": False,
         "LOCAL_VOL_WINDOW": 0,
+        "EDGE_MARGIN": 0,
         "VOL_LEVEL": "model",
         "IMAGE_SIZE": 128,
         "BLOCK_OUT_CHANNELS": (64, 128, 256, 256),

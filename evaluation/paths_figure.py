@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from evaluation.metrics import acf  # noqa: E402
+from utils.paths_io import prices_from_log_returns  # noqa: E402
 
 
 def _show_scalogram(ax: plt.Axes, image: torch.Tensor, title: str, vmax: float) -> None:
@@ -70,19 +71,11 @@ def plot_generation(
     steps = np.arange(length + 1)
 
     ax = axes[0, 0]
-    for r in synth[:n_paths]:
-        ax.plot(
-            steps, start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])), lw=0.8, alpha=0.7
-        )
+    for prices in prices_from_log_returns(synth[:n_paths], start_price):
+        ax.plot(steps, prices, lw=0.8, alpha=0.7)
     rng = np.random.default_rng(0)
     for i in rng.choice(len(real_windows), size=min(3, len(real_windows)), replace=False):
-        r = real_windows[i]
-        ax.plot(
-            steps,
-            start_price * np.exp(np.concatenate([[0.0], np.cumsum(r)])),
-            color="black",
-            lw=1.2,
-        )
+        ax.plot(steps, prices_from_log_returns(real_windows[i], start_price), color="black", lw=1.2)
     ax.set_title(
         f"{min(n_paths, len(synth))} generated price paths (black: real windows)", fontsize=9
     )
