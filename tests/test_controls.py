@@ -48,8 +48,10 @@ def test_controls_follow_generates_pipeline(run):
     step_dir, _ = run
     loaded = ckpt.load_for_sampling(step_dir)
     ours = sample_paths(loaded, loaded["unet"], 6, 3, "dpm", 3, 4, "cpu", "fitted")
-    theirs, _ = generate.sample_returns(loaded, 6, "dpm", 3, 3, 4, torch.device("cpu"),
-                                        vol_level="fitted")  # fmt: skip
+    theirs, _ = generate.sample_returns(
+        loaded, 6, sampler_name="dpm", steps=3, seed=3, batch=4, device=torch.device("cpu"),
+        vol_level="fitted", progress=False,
+    )  # fmt: skip
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
     controls = make_controls(loaded, 6, 3, "dpm", 3, 4)
     assert list(controls) == ["untrained", "levels-only", "shuffled"]
