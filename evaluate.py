@@ -39,7 +39,9 @@ from utils.paths_io import read_paths
 from utils.settings import SettingsParser, data_source
 
 # What --checkpoint takes from the run's settings (unless the command line sets it too).
-FROM_CHECKPOINT = ("CSV_PATH", "COLUMN", "TRAIN_FRAC", "MAX_MISSING_FRAC", "WINDOW_SIZE")
+FROM_CHECKPOINT = (
+    "CSV_PATH", "COLUMN", "TRAIN_FRAC", "MAX_MISSING_FRAC", "DATE_FORMAT", "WINDOW_SIZE",
+)  # fmt: skip
 
 
 def build_parser() -> SettingsParser:
@@ -55,7 +57,7 @@ def build_parser() -> SettingsParser:
         "--checkpoint",
         metavar="RUN",
         help="a run or checkpoint folder: take the real data, column, TRAIN_FRAC, "
-        "MAX_MISSING_FRAC and window from its settings (needed by --controls)",
+        "MAX_MISSING_FRAC, DATE_FORMAT and window from its settings (needed by --controls)",
     )
     p.add_setting("--column", "COLUMN", "price column of the real file")
     p.add_setting(
@@ -134,10 +136,16 @@ def build_parser() -> SettingsParser:
 
 
 def load_real(
-    source: str, column: str | None, train_frac: float, max_missing_frac: float = 0.01
+    source: str,
+    column: str | None,
+    train_frac: float,
+    max_missing_frac: float = 0.01,
+    date_format: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training and held-out log returns of a price source, split by time."""
-    prices = load_prices(source, column=column, max_missing_frac=max_missing_frac)
+    prices = load_prices(
+        source, column=column, max_missing_frac=max_missing_frac, date_format=date_format
+    )
     train, test = split_by_time(log_returns(prices.values), train_frac)
     return np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
 
@@ -247,10 +255,14 @@ def evaluate_files(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         raise ScalodiffError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
     synthetic = load_synthetic(args.synthetic, args.labels, window)
-    source, note = data_source(s)  # the same fallback as train.py when CSV_PATH is missing
+    # The same fallback as train.py for the shipped CSV_PATH (a run recorded before the
+    # data actually read was; its training returns are checked below).
+    source, note = data_source(s, explicit="CSV_PATH" in parser.explicit)
     if note:
         print(f"note: {note}", file=sys.stderr)
-    train, test = load_real(source, s["COLUMN"], s["TRAIN_FRAC"], s["MAX_MISSING_FRAC"])
+    train, test = load_real(
+        source, s["COLUMN"], s["TRAIN_FRAC"], s["MAX_MISSING_FRAC"], s["DATE_FORMAT"]
+    )
     if step_dir is not None:
         check_same_training_data(step_dir, train, source)
     if len(train) < window:
@@ -283,6 +295,7 @@ def evaluate_files(argv: Sequence[str] | None = None) -> int:
         "stride": s["STRIDE"],
         "train_frac": s["TRAIN_FRAC"],
         "max_missing_frac": s["MAX_MISSING_FRAC"],
+        "date_format": s["DATE_FORMAT"],
         "checkpoint": None if step_dir is None else str(step_dir),
         "controls": list(controls),
         "seeds": list(args.seeds),

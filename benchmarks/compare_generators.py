@@ -229,7 +229,7 @@ def compare(argv: list[str] | None = None) -> int:
 
     stage("data", f"real data: {source}, split by time at TRAIN_FRAC={s['TRAIN_FRAC']}")
     train_r, test_r = evaluate.load_real(
-        source, s["COLUMN"], s["TRAIN_FRAC"], s["MAX_MISSING_FRAC"]
+        source, s["COLUMN"], s["TRAIN_FRAC"], s["MAX_MISSING_FRAC"], s["DATE_FORMAT"]
     )
     print(f"{len(train_r)} training returns, {len(test_r)} held out")
 

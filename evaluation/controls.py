@@ -93,14 +93,15 @@ def levels_only(loaded: dict[str, Any], n: int, seed: int) -> np.ndarray:
             "row, and this checkpoint has none (VOLATILITY_ROW off); train with VOLATILITY_ROW = True"
         )
     normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
-    length = transform.base.window_size
+    length, margin = transform.window_size, transform.margin
     seeds = [derive_seed(seed, i) for i in range(n)]
     rows = transform.draw_rows([derive_seed(k, 1) for k in seeds]).numpy()
-    # The level row is standardized: this is VolatilityScalogram.inverse's map back to log RMS.
+    # As VolatilityScalogram.inverse does: the standardized level back to a log RMS, applied
+    # to a unit-RMS window of the transform's length, of which the middle is kept.
     log_rms = rows * transform.log_rms_std + transform.log_rms_mean
     u = np.stack([np.random.default_rng(derive_seed(k, 2)).standard_normal(length) for k in seeds])
     u /= np.sqrt(np.mean(u**2, axis=1, keepdims=True))
-    return normalizer.inverse(u * np.exp(log_rms)[:, None])
+    return normalizer.inverse((u * np.exp(log_rms)[:, None])[:, margin : length - margin])
 
 
 def shuffled(returns: np.ndarray, window: int, n: int, seed: int) -> np.ndarray:

@@ -62,6 +62,9 @@ def test_controls_follow_generates_pipeline(run):
 def test_levels_only_draws_the_fitted_levels(run):
     step_dir, _ = run
     loaded = ckpt.load_for_sampling(step_dir)
+    assert levels_only(loaded, 3, 5).shape == (3, L)  # the middle of the transform's window
+    # Without the edge margin the window is the transform's whole window, whose RMS is the level.
+    loaded["transform"] = {**loaded["transform"], "margin": 0}
     x = levels_only(loaded, 400, 5)
     tr = transform_from_json(loaded["transform"])
     z = ReturnNormalizer.from_json(loaded["normalizer"]).transform(x, dtype=np.float64)
