@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
-from evaluation.metrics import format_summary, quick_summary
 from evaluation.paths_figure import plot_generation
+from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
@@ -172,7 +172,11 @@ def generate(argv: list[str] | None = None) -> int:
     spec, request = gen.spec, plan.request
     if spec is not None and request.label is not None and spec.kind != "asset":
         real_windows = compare_with_class(spec, request, real_windows, paths.returns)
-    print(format_summary(quick_summary(real_windows, paths.returns)))
+    print(
+        format_realism(
+            realism_summary(real_windows, paths.returns, gen.loaded["untrained_reference"])
+        )
+    )
     if plot is not None:
         real_images = gen.scalograms(plan.real_returns, plan.normalizer_json)
         title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}{plan.asked}"

@@ -2,6 +2,7 @@
 
     python benchmarks/compare_generators.py --data sp500 --out outputs/compare   # 2 x 9 min + scoring
     python benchmarks/compare_generators.py --data sp500 --minutes 2 --n 128 --fast   # a quick look
+    python benchmarks/compare_generators.py --checkpoint RUN --n 128 --baselines gaussian garch
     python benchmarks/compare_generators.py --checkpoint checkpoints/<run> --out cmp  # reuse a model
 
 Stages, each announced as it starts:
@@ -10,14 +11,19 @@ Stages, each announced as it starts:
 2. train.py, in-process, for --minutes (default: the preset's MAX_MINUTES, 9 on the cpu
    preset) into DIR/checkpoints/scalodiff; skipped with --checkpoint;
 3. generate.py: --n paths with --seed from that checkpoint, into DIR/paths/scalodiff.npy;
-4. the baselines (gaussian, bootstrap, garch-t, diffusion1d), fitted on the same training
-   returns (checked against those the checkpoint saved), --n paths each. diffusion1d trains
-   under the checkpoint's own settings (noise schedule, batch, learning rate, EMA, stopping
-   rule), so its budget is the scalogram model's: the same minutes of training loop;
-5. evaluate.py on every file: DIR/metrics.json and DIR/report.html, in-sample and
-   out-of-sample, with the GRU scores over --seeds (skipped with --fast);
-6. DIR/comparison.md and DIR/comparison.json: a row per generator, every metric, the
-   best marked, and what our model wins and loses (evaluation/leaderboard.py);
+4. the baselines (gaussian, bootstrap, garch-t, diffusion1d; --baselines picks some),
+   fitted on the same training returns (checked against those the checkpoint saved), --n
+   paths each. diffusion1d trains under the checkpoint's own settings (noise schedule,
+   batch, learning rate, EMA, stopping rule), so its budget is the scalogram model's: the
+   same minutes of training loop;
+5. evaluate.py on every file plus the negative controls (an untrained model, the level
+   draw alone, shuffled real windows: evaluation/controls.py), --n paths each:
+   DIR/metrics.json and DIR/report.html, in-sample and out-of-sample, every value with a
+   95% interval, the features classifier, and the CNN and GRU scores over --seeds
+   (skipped with --fast);
+6. DIR/comparison.md and DIR/comparison.json: a row per metric, a column per generator and
+   control, whether the metric separates our model from every control, the clear best
+   marked, the ranking on separating metrics (evaluation/leaderboard.py);
 7. with --screenshot: headless Chromium screenshot DIR/report.png, every figure checked
    (benchmarks/screenshot_report.py).
 
@@ -43,7 +49,9 @@ import generate  # noqa: E402
 import train  # noqa: E402
 from evaluation import leaderboard  # noqa: E402
 from evaluation.baselines import NAMES, TRAINED, fit_baseline  # noqa: E402
+from evaluation.intervals import N_BOOT  # noqa: E402
 from evaluation.scores import MAX_WINDOWS  # noqa: E402
+from evaluation.suite import DEFAULT_SEEDS, clean  # noqa: E402
 from utils import checkpoint as ckpt  # noqa: E402
 from utils.errors import ScalodiffError, run_script  # noqa: E402
 from utils.paths_io import write_paths  # noqa: E402
@@ -76,14 +84,22 @@ def build_parser() -> SettingsParser:
         help="use this trained run or checkpoint instead of training ours (stage 2)",
     )
     p.add_argument(
-        "--seeds", nargs="+", type=int, default=list(evaluate.DEFAULT_SEEDS), metavar="S",
+        "--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS), metavar="S",
         help="seeds of the GRU scores (default: 0 1 2)",
     )  # fmt: skip
     p.add_argument(
         "--max-windows", type=int, default=MAX_WINDOWS, metavar="N",
         help=f"windows per side for the GRU scores (default: {MAX_WINDOWS})",
     )  # fmt: skip
-    p.add_argument("--fast", action="store_true", help="skip the GRU scores (minutes)")
+    p.add_argument(
+        "--baselines", nargs="+", default=list(NAMES), metavar="NAME",
+        help=f"baselines to compare, of {', '.join(NAMES)} (default: all)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bootstrap", type=int, default=N_BOOT, metavar="B",
+        help=f"bootstrap resamples per generator for the intervals (default: {N_BOOT})",
+    )  # fmt: skip
+    p.add_argument("--fast", action="store_true", help="skip the CNN and GRU scores (minutes)")
     p.add_argument(
         "--screenshot", action="store_true", help="screenshot report.html with headless Chromium"
     )
@@ -160,12 +176,17 @@ def generate_ours(step_dir: Path, s: dict[str, Any], paths: Path, forwarded: lis
 
 
 def run_baselines(
-    train_r: np.ndarray, d1: dict[str, Any], paths: Path, start_price: float, progress: bool
+    names: list[str],
+    train_r: np.ndarray,
+    d1: dict[str, Any],
+    paths: Path,
+    start_price: float,
+    progress: bool,
 ) -> tuple[dict[str, Path], dict[str, dict]]:
-    """Fit every baseline on ``train_r``, write N_SAMPLES paths each; return files and records."""
+    """Fit the baselines ``names`` on ``train_r``, write N_SAMPLES paths each; return files and records."""
     n, seed, window = int(d1["N_SAMPLES"]), int(d1["SEED"]), int(d1["WINDOW_SIZE"])
     files, info = {}, {}
-    for name in NAMES:
+    for name in names:
         print(f"{name}: fitting", flush=True)
         t0 = time.perf_counter()
         gen = fit_baseline(name, train_r, settings=d1, progress=progress)
@@ -189,6 +210,10 @@ def compare(argv: list[str] | None = None) -> int:
     args, s = parser.parse(argv)
     if not args.seeds or args.max_windows < 5:
         raise ScalodiffError("--seeds needs at least one seed and --max-windows at least 5")
+    unknown = [b for b in args.baselines if b not in NAMES]
+    if unknown:
+        raise ScalodiffError(f"--baselines {' '.join(unknown)}: choose from {', '.join(NAMES)}")
+    baselines = [b for b in NAMES if b in args.baselines]
     out = Path(args.out) if args.out else Path(s["OUTPUT_DIR"]) / "compare"
     paths, run_dir = out / "paths", out / "checkpoints" / OURS
     if not args.checkpoint and run_dir.exists() and any(run_dir.iterdir()):
@@ -203,7 +228,9 @@ def compare(argv: list[str] | None = None) -> int:
     stage = Stages(7 if args.screenshot else 6)
 
     stage("data", f"real data: {source}, split by time at TRAIN_FRAC={s['TRAIN_FRAC']}")
-    train_r, test_r = evaluate.load_real(source, s["COLUMN"], s["TRAIN_FRAC"])
+    train_r, test_r = evaluate.load_real(
+        source, s["COLUMN"], s["TRAIN_FRAC"], s["MAX_MISSING_FRAC"], s["DATE_FORMAT"]
+    )
     print(f"{len(train_r)} training returns, {len(test_r)} held out")
 
     if args.checkpoint:
@@ -225,19 +252,25 @@ def compare(argv: list[str] | None = None) -> int:
     d1 = {**run, "N_SAMPLES": s["N_SAMPLES"], "SEED": s["SEED"]}
     d1.update({k: s[k] for k in (*SAMPLING, "MAX_MINUTES") if k in parser.explicit})
     rule = ", ".join(f"{k}={d1[k]}" for k in ("MAX_MINUTES", "MAX_STEPS", "EPOCHS") if d1[k])
-    stage("baselines", f"baselines on the same {len(train_r)} training returns: {', '.join(NAMES)}"
-          f" (diffusion1d stops at the first of {rule})")  # fmt: skip
+    stop = f" (diffusion1d stops at the first of {rule})" if "diffusion1d" in baselines else ""
+    stage("baselines", f"baselines on the same {len(train_r)} training returns: "
+          f"{', '.join(baselines)}{stop}")  # fmt: skip
     start_price = float(run.get("LAST_TRAIN_PRICE") or 100.0)
-    more_files, more_info = run_baselines(train_r, d1, paths, start_price, not args.no_progress)
+    more_files, more_info = run_baselines(
+        baselines, train_r, d1, paths, start_price, not args.no_progress
+    )
     files.update(more_files)
     info.update(more_info)
 
-    gru = "no GRU scores (--fast)" if args.fast else f"GRU scores over seeds {args.seeds}"
-    stage("evaluate", f"evaluate.py: {len(files)} generators, {gru}")
+    gru = "no CNN or GRU scores (--fast)" if args.fast else f"CNN and GRU over seeds {args.seeds}"
+    stage("evaluate", f"evaluate.py: {len(files)} generators and 3 controls, {gru}")
     ev = ["--real", source, "--window", str(window), "--stride", str(s["STRIDE"]),
-          "--train-frac", str(s["TRAIN_FRAC"]), "--out", str(out),
+          "--train-frac", str(s["TRAIN_FRAC"]), "--out", str(out), "--overwrite",
+          "--checkpoint", str(step_dir), "--controls", "--seed", str(s["SEED"]),
+          "--set", f"MAX_MISSING_FRAC={s['MAX_MISSING_FRAC']}",
           "--synthetic", *map(str, files.values()), "--labels", *files,
-          "--seeds", *map(str, args.seeds), "--max-windows", str(args.max_windows)]  # fmt: skip
+          "--seeds", *map(str, args.seeds), "--max-windows", str(args.max_windows),
+          "--bootstrap", str(args.bootstrap), *forwarded]  # fmt: skip
     ev += (["--column", s["COLUMN"]] if s["COLUMN"] else []) + (["--fast"] if args.fast else [])
     _call(evaluate, ev + (["--no-progress"] if args.no_progress else []))
     results = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -250,8 +283,8 @@ def compare(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     header = (
         f"# Generators compared on {source}\n\n{len(train_r)} training returns, {len(test_r)} "
-        f"held out; windows of {window}; {s['N_SAMPLES']} paths per generator, seed "
-        f"{s['SEED']}. Trained models: {trained}.\n"
+        f"held out; windows of {window}; {s['N_SAMPLES']} paths per generator and control, seed "
+        f"{s['SEED']}. Trained models: {trained}. Controls: {', '.join(table['controls'])}.\n"
     )
     markdown = leaderboard.to_markdown(table, header)
     (out / "comparison.md").write_text(markdown, encoding="utf-8")
@@ -260,12 +293,13 @@ def compare(argv: list[str] | None = None) -> int:
                      "n_paths": s["N_SAMPLES"], "seed": s["SEED"], "train_frac": s["TRAIN_FRAC"],
                      "n_train": len(train_r), "n_test": len(test_r),
                      "gru_seeds": None if args.fast else args.seeds},
-        "ours": OURS, "generators": info, "metrics": table["metrics"], "splits": table["splits"],
+        "ours": OURS, "generators": info, "controls": table["controls"],
+        "metrics": table["metrics"], "splits": table["splits"],
         "files": {k: str(v) for k, v in files.items()}, "stage_seconds": stage.times,
     }  # fmt: skip
 
     def write_json() -> None:
-        text = json.dumps(evaluate._clean(comparison), indent=1)
+        text = json.dumps(clean(comparison), indent=1)
         (out / "comparison.json").write_text(text, encoding="utf-8")
 
     write_json()  # before the screenshot: a browser problem never costs the table

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 # (label, key, kind). kind "stat": each side's statistic (key_real / key_synth);
-# "dist": a distance, 0 is a perfect match; "score": mean +- std over seeds;
-# "mem": a field of the memorization result.
+# "dist": a distance, 0 is a perfect match; "score": mean over seeds, 0 is best;
+# "acc": a classifier's accuracy, 0.5 is best; "mem": a field of the memorization result.
 ROWS: list[tuple[str, str, str]] = [
     ("std of r", "std", "stat"),
     ("std ratio synth/real (1)", "std_ratio", "dist"),
     ("skewness", "skew", "stat"),
     ("excess kurtosis", "kurtosis", "stat"),
+    ("excess kurtosis of r / window RMS", "kurtosis_std", "stat"),
     ("Hill tail index, top 5%", "hill", "stat"),
     ("lag-1 ACF of |r|", "abs_acf1", "stat"),
     ("Hurst (DFA) of |r|, mean", "hurst", "stat"),
@@ -30,13 +31,16 @@ ROWS: list[tuple[str, str, str]] = [
     ("W1 window sum / std", "w1_window", "dist"),
     ("ACF r, L2 lags 1-20", "acf_r_dist", "dist"),
     ("ACF |r|, L2", "acf_abs_dist", "dist"),
+    ("ACF |r| in windows, L2 lags 1-20", "acf_abs20_dist", "dist"),
     ("ACF r^2, L2", "acf_sq_dist", "dist"),
     ("leverage, L2 lags 1-20", "leverage_dist", "dist"),
     ("Hurst of |r|, W1", "hurst_dist", "dist"),
     ("log-periodogram r, RMS", "spectral_r_dist", "dist"),
     ("log-periodogram |r|, RMS", "spectral_abs_dist", "dist"),
     ("agg. kurtosis curve, L2", "agg_kurtosis_dist", "dist"),
-    ("discriminative |acc-0.5|", "discriminative", "score"),
+    ("features classifier accuracy (0.5)", "features_acc", "acc"),
+    ("CNN classifier accuracy (0.5)", "cnn_acc", "acc"),
+    ("GRU discriminative |acc-0.5|", "discriminative", "score"),
     ("predictive MAE |r| (TSTR)", "predictive_mae", "score"),
     ("memorization ratio (<1 copies)", "ratio", "mem"),
     ("memorization copy fraction", "copy_frac", "mem"),
@@ -52,7 +56,7 @@ def _num(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, dict):
-        return f"{v['mean']:.3f}±{v['std']:.3f}"
+        v = v["mean"]
     v = float(v)
     if v != v:  # NaN
         return "nan"
@@ -61,26 +65,54 @@ def _num(v: Any) -> str:
     return f"{v:.3e}"
 
 
+def _short(v: float) -> str:
+    """A bound of an interval: three significant digits are plenty."""
+    return "nan" if v != v else f"{v:.3g}"
+
+
+def with_interval(v: Any, ci: list[float] | None) -> str:
+    """``0.1234 [0.11, 0.14]``: a value and its 95% interval (the value alone without one)."""
+    text = _num(v)
+    if not text or not ci or any(c is None or c != c for c in ci):
+        return text
+    return f"{text} [{_short(ci[0])}, {_short(ci[1])}]"
+
+
+def metric_interval(metrics: dict | None, key: str, kind: str) -> list[float] | None:
+    """The 95% interval of the number shown for ``key`` (a statistic's synthetic side)."""
+    if not metrics:
+        return None
+    v = metrics.get(key)
+    if isinstance(v, dict):
+        return v.get("ci")
+    return (metrics.get("ci") or {}).get(f"{key}_synth" if kind == "stat" else key)
+
+
 def table_rows(results: dict, split: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows (all strings) of the metric table for ``split``.
 
     Columns: the metric, the real value (training windows in-sample, held-out
     windows out-of-sample), in-sample also the held-out real windows treated
     as a generator (how far new real data is from the training data: a floor
-    for every distance), then one column per generator.
+    for every distance), then one column per generator (controls marked), each
+    value with its 95% interval; the first row gives the number of paths.
     """
     gens: dict[str, dict] = results["generators"]
     ref = results.get("reference") or {}
     held = ref.get("heldout_vs_train") if split == "in_sample" else None
     trtr = (ref.get("predictive_real_trained") or {}).get(split)
     cols: list[tuple[str, dict | None, dict | None]] = []
+    n_paths = []
     if held is not None:
         cols.append(("real held-out", held, None))
+        n_paths.append("")
     for name, g in gens.items():
-        cols.append((name, g.get(split), g.get("memorization")))
+        cols.append((f"{name} (control)" if g.get("control") else name, g.get(split),
+                     g.get("memorization")))  # fmt: skip
+        n_paths.append(str(g.get("n_paths", "")))
     header = ["metric", "real", *[c[0] for c in cols]]
     first = next((c[1] for c in cols if c[1]), None) or {}
-    rows = []
+    rows = [["paths", "", *n_paths]]
     for label, key, kind in ROWS:
         if kind == "mem":
             if split != "in_sample":
@@ -90,10 +122,16 @@ def table_rows(results: dict, split: str) -> tuple[list[str], list[list[str]]]:
             continue
         if kind == "stat":
             real = _num(first.get(f"{key}_real"))
-            cells = [_num(m.get(f"{key}_synth")) if m else "" for _, m, _ in cols]
+            cells = [
+                with_interval(m.get(f"{key}_synth"), metric_interval(m, key, kind)) if m else ""
+                for _, m, _ in cols
+            ]
         else:
-            real = _num(trtr) if key == "predictive_mae" else ""
-            cells = [_num(m.get(key)) if m else "" for _, m, _ in cols]
+            real = with_interval(trtr, (trtr or {}).get("ci")) if key == "predictive_mae" else ""
+            cells = [
+                with_interval(m.get(key), metric_interval(m, key, kind)) if m else ""
+                for _, m, _ in cols
+            ]
         if any(cells):
             rows.append([label, real, *cells])
     return header, rows
@@ -139,6 +177,16 @@ window and averaged.</dd>
 over 1, 5, 20 steps and the whole window, in units of the real std. ACF / leverage /
 aggregational kurtosis: L2 distance between mean curves. Periodograms: RMS distance of
 mean log periodograms of returns scaled by their own std (shape, not level).</dd>
+<dt>Intervals</dt><dd>Each value of a generator comes with a 95% interval: a
+percentile bootstrap over its paths for statistics and distances (the real data held
+fixed), a t-interval over time-blocked folds for the features classifier, over seeds for
+the CNN and the GRU scores. Controls (untrained model, the level draw alone, shuffled real
+windows) are the floor a trained model must clear.</dd>
+<dt>Classifiers</dt><dd>Features: gradient-boosted trees on per-window stylized facts
+(ACF of r and |r|, skewness and kurtosis, Hill index, leverage, realized volatility,
+drawdown, share beyond 3 RMS, Ljung-Box of |r|), balanced accuracy on time-blocked folds.
+CNN: a small 1-D convolutional network on windows divided by their own RMS (the level
+cannot decide it). 0.5: indistinguishable from real windows.</dd>
 <dt>Scores</dt><dd>Discriminative: a small GRU classifier tells real from generated
 windows (80/20 split), |accuracy - 0.5|, mean ± std over seeds; 0 is ideal. In-sample,
 the real windows are split in time blocks with a purge, so that no test window shares a

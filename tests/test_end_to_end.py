@@ -36,7 +36,7 @@ def test_train_then_generate_writes_paths_plot_and_checkpoint(tmp_path: Path, ti
     out = tmp_path / "paths.csv"
     assert generate.main([*tiny(), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "std_ratio" in printed and "kurtosis" in printed and "abs_acf1" in printed
+    assert "ACF |r| in windows" in printed and "kurtosis of r / window RMS" in printed
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["path", "step", "log_return", "price"]
     r = read_paths(out)

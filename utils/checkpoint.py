@@ -9,6 +9,8 @@ Layout of ``SAVE_DIR/<run>/step-NNNNNN/``::
     settings.json         the resolved settings of the run
     real_returns.npy      the training split's log returns (for plots and metrics)
     conditioning.json     conditional models only: what the labels mean (data/labels.py)
+    untrained_reference.json  optional: realism figures of the model at its initial weights
+                          (evaluation/summary.py), printed by generate.py beside the trained ones
     train_state/          raw weights and EMA (safetensors), optimizer state, counters
     checkpoint.json       written last: format version and step
 
@@ -56,6 +58,7 @@ TRAIN_STATE = (
 # What reading a damaged file raises (JSONDecodeError and UnicodeDecodeError are ValueErrors).
 _DAMAGED = (OSError, ValueError, RuntimeError, KeyError, SafetensorError, pickle.UnpicklingError)
 MAX_REAL_RETURNS = 500_000  # keep checkpoints small on minute data
+UNTRAINED_REFERENCE = "untrained_reference.json"
 
 
 def step_dir_name(step: int) -> str:
@@ -282,7 +285,29 @@ def load_for_sampling(step_dir: Path) -> dict[str, Any]:
             if (step_dir / "conditioning.json").is_file()
             else None
         ),
+        "untrained_reference": read_untrained_reference(step_dir),
     }
+
+
+def write_untrained_reference(step_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write ``untrained_reference.json`` into a finished checkpoint, atomically.
+
+    The figures are added after the checkpoint was saved (they need the saved
+    settings and transform), so the file is written under a temporary name
+    and renamed: a reader sees the old state or the whole file.
+    """
+    target = step_dir / UNTRAINED_REFERENCE
+    tmp = step_dir / f".{UNTRAINED_REFERENCE}.tmp"
+    _write_json(tmp, payload)
+    os.replace(tmp, target)
+    return target
+
+
+def read_untrained_reference(step_dir: Path) -> dict[str, Any] | None:
+    """The untrained model's figures, or None for checkpoints written without them."""
+    if not (step_dir / UNTRAINED_REFERENCE).is_file():
+        return None
+    return read_json(step_dir, UNTRAINED_REFERENCE)
 
 
 def load_resume_state(step_dir: Path) -> dict[str, Any]:
