@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
+from evaluation.edges import format_edges
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
@@ -177,6 +178,7 @@ def generate(argv: list[str] | None = None) -> int:
             realism_summary(real_windows, paths.returns, gen.loaded["untrained_reference"])
         )
     )
+    print(format_edges(real_windows, paths.returns))
     if plot is not None:
         real_images = gen.scalograms(plan.real_returns, plan.normalizer_json)
         title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}{plan.asked}"

@@ -135,3 +135,13 @@ def _blocked_folds_correct(
         pred = clf.predict(np.concatenate([feats[0][test], feats[1][test]]))
         correct += int(np.sum(pred == np.r_[np.zeros(test.sum()), np.ones(test.sum())]))
     return correct
+
+
+def format_edges(real: np.ndarray, synthetic: np.ndarray) -> str:
+    """One line for generate.py: the largest edge gap of the position profile and its error."""
+    d = edge_deviation(real, synthetic)
+    where = f"position {d['at']}" if d["at"] >= 0 else f"position {d['at']} from the end"
+    return (
+        f"window ends: mean |r|/RMS at the first and last {EDGE_POSITIONS} positions differs from "
+        f"the real by at most {d['max_abs']:.3f} +- {d['se']:.3f} (at {where})"
+    )

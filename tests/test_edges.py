@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.edges import edge_deviation, edge_discriminator, position_profile
+from evaluation.edges import edge_deviation, edge_discriminator, format_edges, position_profile
 
 
 def _damped(x: np.ndarray, factor: float, k: int) -> np.ndarray:
@@ -42,3 +42,11 @@ def test_edge_discriminator_sees_damping_and_not_noise() -> None:
     synth = rng.standard_normal((600, 64))
     assert edge_discriminator(real, synth)["score"] <= 0.06
     assert edge_discriminator(real, _damped(synth, 0.4, 3))["accuracy"] >= 0.75
+
+
+def test_format_edges_names_the_worst_position() -> None:
+    rng = np.random.default_rng(3)
+    real, synth = rng.standard_normal((2000, 64)), rng.standard_normal((256, 64))
+    line = format_edges(real, _damped(synth, 0.3, 1))
+    assert "first and last 8 positions" in line and "position" in line
+    assert float(line.split("at most ")[1].split(" ")[0]) > 0.3
