@@ -169,4 +169,5 @@ def separates(model_ci: Interval | None, control_cis: Sequence[Interval | None])
 
 
 def _finite(ci: Interval | None) -> bool:
-    return ci is not None and len(ci) == 2 and all(math.isfinite(x) for x in ci)
+    # A bound read back from JSON can be None (a NaN written as null): no interval then.
+    return ci is not None and len(ci) == 2 and all(x is not None and math.isfinite(x) for x in ci)

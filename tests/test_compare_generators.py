@@ -136,4 +136,4 @@ def test_ranking_directions():
     # "ACF |r|, L2" keeps its pipes escaped: every row has as many cells as the header.
     rows = [line for line in md.splitlines() if line.startswith("| ")]
     cells = {len(re.findall(r"(?<!\\)\|", line)) for line in rows}
-    assert len(rows) == 5 and len(cells) == 1 and "ACF \\|r\\|, L2" in md
+    assert len(rows) == 6 and len(cells) == 1 and "ACF \\|r\\|, L2" in md  # with the paths row
