@@ -115,3 +115,12 @@ def test_tails_benchmark_quick_reports_real_figures(tmp_path: Path) -> None:
     assert result["power"] > 1.1  # a t(3.5) GARCH has heavy tails beyond its clustering
     table = (tmp_path / "tails.md").read_text()
     assert "| garch-t | ours |" in table and "kurtosis" in table and "Hill" in table
+
+
+def test_conditional_run_fits_the_spread_with_its_null_label(tmp_path: Path, tiny) -> None:
+    flags = tiny(MAX_STEPS=1, WINDOW_SIZE=64, EDGE_MARGIN=4, LOCAL_VOL_WINDOW=7, SCALES=5)
+    argv = [*flags, "--data", "sp500", "--run-name", "c", "--condition", "vol-regime"]
+    assert train.main(argv) == 0
+    step = ckpt.list_checkpoints(tmp_path / "c")[-1]
+    assert json.loads((step / "transform.json").read_text())["local_spread"] != 1.0
+    assert ckpt.load_for_sampling(step)["untrained_reference"] is None  # unconditional only
