@@ -160,6 +160,12 @@ def generate(argv: list[str] | None = None) -> int:
     )
     if plan.describe():
         print(plan.describe())
+    if unfitted_spread(gen.loaded):
+        print(
+            "note: this checkpoint was saved before training ended, so the local volatility "
+            "row's spread (LOCAL_SPREAD = fitted) was not fitted: its tails come out thinner; "
+            "sample the run's last checkpoint"
+        )
     t0 = time.perf_counter()
     paths = gen.generate(plan)
     seconds = time.perf_counter() - t0
@@ -456,6 +462,12 @@ def sample_returns(
             returns.append(normalizer.inverse(z))
             images.append(s.cpu())
     return np.concatenate(returns), torch.cat(images)
+
+
+def unfitted_spread(loaded: dict[str, Any]) -> bool:
+    """Whether the run asked for a fitted local-row spread that this checkpoint does not hold."""
+    fitted = loaded["settings"].get("LOCAL_SPREAD") == "fitted"
+    return fitted and loaded["transform"].get("local_spread", 1.0) == 1.0
 
 
 def level_source(vol_level: str | None, request: Request | None) -> str:
