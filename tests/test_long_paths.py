@@ -8,6 +8,7 @@ size work, and the user's mistakes get one-line errors.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,12 @@ import torch
 
 import generate
 import train
+from evaluation.long_paths import (
+    join_positions,
+    path_statistics,
+    seam_windows,
+    yearly_max_drawdown,
+)
 from models.continuation import context_channels, extend, known_lengths
 from tests.conftest import tiny_settings
 from tests.test_bad_input import fails, price_csv
@@ -154,3 +161,40 @@ def test_known_lengths_and_the_setting_check(capsys) -> None:
     assert known_lengths((), 256) == ()
     msg = fails(train.main, ["--set", "CONTEXT_FRACTIONS=(0.5, 1.0)"], capsys)
     assert "CONTEXT_FRACTIONS" in msg and "between 0 and 1" in msg
+
+
+def test_long_path_statistics_on_known_series() -> None:
+    rng = np.random.default_rng(0)
+    iid = rng.standard_normal((40, 1500)) * 0.01
+    stats = path_statistics(iid)
+    assert abs(np.median(stats["excess kurtosis"])) < 0.2
+    assert abs(np.median(stats["ACF |r| lag 1"])) < 0.03
+    assert abs(np.median(stats["DFA exponent of |r|"]) - 0.5) < 0.1
+    # One fall of 20% in a year and nothing else: the yearly max drawdown is that fall / 5 years.
+    fall = np.zeros((1, 5 * 252))
+    fall[0, 10] = np.log(0.8)
+    np.testing.assert_allclose(yearly_max_drawdown(fall), [-np.log(0.8) / 5])
+
+
+def test_seam_windows_sit_on_and_between_joins() -> None:
+    paths = np.arange(700, dtype=float)[None, :]
+    assert join_positions(700, 256, 128) == [256, 384, 512, 640]
+    inside, straddle = seam_windows(paths, 256, 128, width=64)
+    assert [w[0] for w in straddle] == [224, 352, 480, 608]
+    assert [w[0] for w in inside] == [288, 416, 544]
+
+
+def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
+    import evaluate
+
+    iid = np.random.default_rng(1).standard_normal((40, 700)) * 0.012
+    np.save(tmp_path / "iid.npy", iid.astype(np.float32))
+    argv = ["--real", "sp500", "--synthetic", str(tmp_path / "iid.npy"), "--out", str(tmp_path)]
+    assert evaluate.main([*argv, "--window", "256", "--known", "128"]) == 0
+    table = json.loads((tmp_path / "long_paths.json").read_text())
+    assert set(table["generators"]) == {"iid", "garch-t", "bootstrap"}
+    # Gaussian paths have no fat tails: the real S&P 500's kurtosis lies above all of them.
+    assert table["generators"]["iid"]["excess kurtosis"]["percentile"] > 95
+    seam = table["seams"]["iid"]
+    assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
+    assert "seam test iid" in capsys.readouterr().out
