@@ -18,7 +18,7 @@ TRAIN_FRAC = 0.8  # in (0, 1]: the first TRAIN_FRAC of the series (by time) trai
 MAX_MISSING_FRAC = 0.01  # in [0, 1): missing prices (empty cells, ".") are dropped with a warning; more than this fraction is an error
 DATE_FORMAT = None  # dates like 03/04/2020: None detects day or month first from the whole column (a day above 12, else the order of the rows) and refuses when it cannot tell; "dayfirst", "monthfirst", or a strftime format such as "%d.%m.%Y %H:%M"
 OUTLIERS = "warn"  # returns beyond 25 robust scales (more in series longer than 5000 returns: a split, a bad tick) and gaps far longer than the series' trading calendar explains: "warn" lists them and keeps them, "drop" removes those returns, "error" stops
-RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; None: the preset's (cpu 1.0: its local volatility row handles the tails; gpu and seed 1.5)
+RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; "fitted": chosen in [1, 2] from the training returns' tails (data/tails.py; saved and printed); None: the preset's (cpu "fitted"; gpu and seed 1.5)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
 # ---------------------------------------------------------------- scalogram
@@ -28,6 +28,7 @@ SCALES = None  # number of wavelet scales (log-spaced); the image gets one more 
 VOLATILITY_ROW = None  # divide each window by its RMS and carry the log RMS in one more row (see transforms/volatility.py)
 VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their volatility level: "fitted" (drawn from the training windows' levels) or "model" (the generated row)
 LOCAL_VOL_WINDOW = None  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off; None: the preset's (cpu 21, when WINDOW_SIZE >= 84; gpu and seed off). Takes an image row
+LOCAL_SPREAD = None  # generated local volatility rows' movement inside a window is multiplied by this; 1.0: as generated; "fitted": measured against the training rows at the end of training (models/calibration.py; saved and printed); needs LOCAL_VOL_WINDOW; None: the preset's (cpu "fitted"; 1.0 without the local row)
 EDGE_MARGIN = None  # with VOLATILITY_ROW, returns generated beyond each end of a window and dropped, so that no output return comes from an image border (which the UNet generates damped); the model works on WINDOW_SIZE + 2 * EDGE_MARGIN returns; 0: off; None: the preset's (cpu and gpu 16, at most WINDOW_SIZE // 16; seed 0)
 CONTEXT_FRACTIONS = None  # with VOLATILITY_ROW, the history a window may be given to continue (long paths, scenarios), as fractions of WINDOW_SIZE: a tuple of fractions in (0, 1), e.g. (0.25, 0.5, 0.75); each training window gets no history half of the time (the unconditional model) and its first round(f * WINDOW_SIZE) returns (plus the left EDGE_MARGIN) as known input, f drawn from the tuple, the other half; () off: an unconditional model only, as checkpoints without it; None: the preset's (cpu and gpu (0.25, 0.5, 0.75), seed ())
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples

@@ -28,9 +28,11 @@ from safetensors.torch import save_file
 from data.batches import BatchOrder
 from data.builtin import list_datasets
 from data.training_data import TrainingData, prepare_training_data
+from evaluation.summary import untrained_reference
+from models.calibration import fit_local_spread
 from models.conditioning import training_labels
 from models.continuation import context_channel_count, context_channels, draw_known_columns
-from models.diffusion import EMA, build_noise_scheduler, build_unet
+from models.diffusion import EMA, build_noise_scheduler, build_unet, default_steps
 from models.training import (
     Budget,
     check_finite,
@@ -50,6 +52,9 @@ from utils.settings import SettingsParser, apply_preset, data_source
 from utils.train_log import TrainingLog
 
 STOP_SETTINGS = ("EPOCHS", "MAX_STEPS", "MAX_MINUTES")
+# The untrained model's figures are sampled at the end of training only when that is quick
+# (the cpu preset's DPM-20 takes seconds; the seed preset's DDPM-1000 would take an hour).
+UNTRAINED_REFERENCE_MAX_STEPS = 100
 
 
 def build_parser() -> SettingsParser:
@@ -246,6 +251,7 @@ def fit(
         final = last_saved
         if final is None or final.name != ckpt.step_dir_name(counters["step"]):
             final = net.save(run_dir, settings, transform, data)
+        print(finish_checkpoint(final, settings, transform, data, accel.device))
         print(done_message(counters, final, run_dir))
     accel.end_training()
     return 0
@@ -269,6 +275,42 @@ def with_context(
     with torch.no_grad():
         ctx = context_channels(transform, windows, known.to(windows.device))
     return torch.cat([noisy, ctx.to(noisy.dtype)], dim=1)
+
+
+def finish_checkpoint(
+    final: Path, settings: dict[str, Any], transform: Any, data: TrainingData, device: Any
+) -> str:
+    """Fit what needs the finished model and store it in its checkpoint; say what was fitted.
+
+    The generated local rows' spread (LOCAL_SPREAD = "fitted") goes into the
+    transform; an unconditional run also keeps its untrained model's figures, which
+    generate.py prints beside the trained ones.
+    """
+    lines = []
+    if settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0):
+        fit = fit_local_spread(
+            ckpt.load_for_sampling(final), transform, data.windows, device=device
+        )
+        transform.local_spread = fit["factor"]
+        ckpt.write_json_atomic(final, "transform.json", transform.to_json())
+        lines.append(
+            f"local volatility row: generated spread {fit['generated']:.3f} against the training "
+            f"rows' {fit['real']:.3f} ({fit['n']} windows): generated rows scaled by "
+            f"{fit['factor']:.3f} (LOCAL_SPREAD = fitted)"
+        )
+    steps = settings["SAMPLING_STEPS"] or default_steps(
+        settings["SAMPLER"], settings["NUM_TIMESTEPS"]
+    )
+    if data.conditioning is None and steps <= UNTRAINED_REFERENCE_MAX_STEPS:
+        reference = untrained_reference(ckpt.load_for_sampling(final))
+        ckpt.write_untrained_reference(final, reference)
+        lines.append("untrained model's figures stored for generate.py's comparison")
+    elif data.conditioning is None:
+        lines.append(
+            f"no untrained reference stored: its 64 paths would take {steps} sampler steps each "
+            "(evaluate.py --controls compares with an untrained model instead)"
+        )
+    return "\n".join(lines)
 
 
 def mean_over_processes(accel: Accelerator, loss: torch.Tensor, clock: float) -> list[float]:
@@ -404,7 +446,8 @@ def describe_run(
         f"{len(data.windows)} windows of {settings['WINDOW_SIZE']}\n"
         f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
         f"{transform.channels} x {transform.height} x {transform.width} "
-        f"({transform.describe()} rows; returns power {data.normalizer.power:g}), "
+        f"({transform.describe()} rows; returns power {data.normalizer.power:.3g}"
+        f"{' fitted to the tails' if settings['RETURN_POWER'] == 'fitted' else ''}), "
         f"{world} process(es) on {device}\n"
         f"run: {run_dir} (stops at {budget.describe('minutes')})"
     )

@@ -99,6 +99,12 @@ def build_parser() -> SettingsParser:
         "--bootstrap", type=int, default=N_BOOT, metavar="B",
         help=f"bootstrap resamples per generator for the intervals (default: {N_BOOT})",
     )  # fmt: skip
+    p.add_argument(
+        "--reuse", nargs="+", default=[], metavar="NAME",
+        help="generators whose paths an earlier run into the same --out wrote (DIR/paths/NAME.npy "
+        "and DIR/paths/records.json) are scored again instead of made again, e.g. after a stop "
+        "in the evaluation, or to score a new model against the same baselines",
+    )  # fmt: skip
     p.add_argument("--fast", action="store_true", help="skip the CNN and GRU scores (minutes)")
     p.add_argument(
         "--screenshot", action="store_true", help="screenshot report.html with headless Chromium"
@@ -125,6 +131,31 @@ class Stages:
         if self._name:
             self.times[self._name] = round(time.perf_counter() - self._t, 1)
             self._name = ""
+
+
+def reused_records(paths: Path, names: list[str]) -> dict[str, dict]:
+    """The records of the generators in ``names`` whose earlier paths are reused."""
+    known = (OURS, *NAMES)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ScalodiffError(f"--reuse {' '.join(unknown)}: choose from {', '.join(known)}")
+    file = paths / "records.json"
+    records = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    missing = [n for n in names if n not in records or not (paths / f"{n}.npy").is_file()]
+    if missing:
+        raise ScalodiffError(
+            f"--reuse {' '.join(missing)}: no earlier paths of it in {paths} (NAME.npy and its "
+            "record in records.json); leave it out of --reuse to make it again"
+        )
+    return {n: records[n] for n in names}
+
+
+def save_record(paths: Path, name: str, record: dict) -> None:
+    """Keep what is known of a generator beside its paths, for a later --reuse."""
+    file = paths / "records.json"
+    records = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    records[name] = record
+    file.write_text(json.dumps(records, indent=1), encoding="utf-8")
 
 
 def _call(script: Any, argv: list[str]) -> None:
@@ -201,6 +232,7 @@ def run_baselines(
                               train_minutes=round(stats.seconds / 60, 2),
                               budget_minutes=d1["MAX_MINUTES"], parameters=stats.parameters)  # fmt: skip
         print(f"{name}: {info[name]}", flush=True)
+        save_record(paths, name, info[name])
     return files, info
 
 
@@ -244,8 +276,19 @@ def compare(argv: list[str] | None = None) -> int:
     run = ckpt.read_json(step_dir, "settings.json")
     window = int(run["WINDOW_SIZE"])
 
+    reused = reused_records(paths, args.reuse)
     stage("generate", f"{OURS}: generate.py, {s['N_SAMPLES']} paths of {window} returns")
-    info = {OURS: generate_ours(step_dir, s, paths, forwarded)}
+    if OURS in reused:
+        if reused[OURS].get("checkpoint") != str(step_dir):
+            raise ScalodiffError(
+                f"--reuse {OURS}: its paths came from {reused[OURS].get('checkpoint')}, not from "
+                f"{step_dir}; leave {OURS} out of --reuse to sample this checkpoint"
+            )
+        print(f"{OURS}: reusing {paths / OURS}.npy (--reuse)")
+        info = {OURS: reused[OURS]}
+    else:
+        info = {OURS: generate_ours(step_dir, s, paths, forwarded)}
+        save_record(paths, OURS, info[OURS])
     files = {OURS: paths / f"{OURS}.npy"}
 
     # diffusion1d follows the run's recipe and stopping rule, unless this command sets the budget.
@@ -256,11 +299,16 @@ def compare(argv: list[str] | None = None) -> int:
     stage("baselines", f"baselines on the same {len(train_r)} training returns: "
           f"{', '.join(baselines)}{stop}")  # fmt: skip
     start_price = float(run.get("LAST_TRAIN_PRICE") or 100.0)
+    fresh = [b for b in baselines if b not in reused]
     more_files, more_info = run_baselines(
-        baselines, train_r, d1, paths, start_price, not args.no_progress
+        fresh, train_r, d1, paths, start_price, not args.no_progress
     )
-    files.update(more_files)
-    info.update(more_info)
+    for name in baselines:
+        if name in reused:
+            print(f"{name}: reusing {paths / name}.npy (--reuse)")
+            more_files[name], more_info[name] = paths / f"{name}.npy", reused[name]
+    files.update({b: more_files[b] for b in baselines})
+    info.update({b: more_info[b] for b in baselines})
 
     gru = "no CNN or GRU scores (--fast)" if args.fast else f"CNN and GRU over seeds {args.seeds}"
     stage("evaluate", f"evaluate.py: {len(files)} generators and 3 controls, {gru}")

@@ -24,6 +24,7 @@ from data.labels import Conditioning
 from data.quality import screen_prices
 from data.readers import load_prices
 from data.returns import ReturnNormalizer, log_returns, split_by_time
+from data.tails import fit_return_power
 from data.windows import StackedWindows, check_length, model_window, windows_view
 from utils.errors import ScalodiffError
 
@@ -200,6 +201,22 @@ def _resolved(source: str, series: list[PriceSeries]) -> str:
     return ",".join(dict.fromkeys(s.source for s in series))
 
 
+def _fitted_normalizer(
+    train: np.ndarray, settings: dict[str, Any], window: int
+) -> ReturnNormalizer:
+    """The normalizer fitted on the training returns, its power too when RETURN_POWER is "fitted"."""
+    power = settings["RETURN_POWER"]
+    normalizer = ReturnNormalizer(
+        power=1.0 if power == "fitted" else power, clip=settings["RETURN_CLIP"]
+    )
+    normalizer.fit(train)
+    if power == "fitted":
+        local = settings["LOCAL_VOL_WINDOW"] if settings["VOLATILITY_ROW"] else 0
+        scaled = normalizer.transform(train, dtype=np.float64)
+        normalizer.power = fit_return_power(scaled, window, local)
+    return normalizer
+
+
 def _training_part(
     series: PriceSeries, settings: dict[str, Any], saved_normalizer: dict | None
 ) -> dict[str, Any]:
@@ -211,8 +228,7 @@ def _training_part(
     if saved_normalizer is not None:
         normalizer = ReturnNormalizer.from_json(saved_normalizer)
     else:
-        normalizer = ReturnNormalizer(power=settings["RETURN_POWER"], clip=settings["RETURN_CLIP"])
-        normalizer.fit(train)
+        normalizer = _fitted_normalizer(train, settings, window)
     z = np.ascontiguousarray(normalizer.transform(train), dtype=np.float32)
     return {
         "train": train,

@@ -77,9 +77,9 @@ def sample_paths(
         s = sample(unet, sampler, seeds[lo : lo + batch], steps, device).double()
         if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
             rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[lo : lo + batch]])
-            z = transform.inverse(s, rows=rows)
+            z = transform.inverse(s, rows=rows, generated=True)
         else:
-            z = transform.inverse(s)
+            z = transform.inverse(s, generated=True)
         out.append(normalizer.inverse(z.cpu().numpy()))
     return np.concatenate(out)
 

@@ -101,7 +101,7 @@ def bootstrap_facts(
     facts (:func:`~evaluation.compare.facts_of`) and compares them with each
     real fact set of ``reals`` (split name -> facts), which stays fixed. The
     interval is the replicates' central ``level`` range, moved by their median's
-    offset from the point estimate (see :func:`_centered`).
+    offset from the point estimate (see :func:`centered_interval`).
 
     Returns
     -------
@@ -130,19 +130,19 @@ def bootstrap_facts(
                 )
     out = {}
     for split, point in points.items():
-        ci = {k: _centered(v, point[k], level) for k, v in reps[split].items()}
+        ci = {k: centered_interval(v, point[k], level) for k, v in reps[split].items()}
         error_ci = {}
         for metric, v in errs[split].items():
             kind = "stat" if metric in STAT_KEYS else "dist"
             value = point.get(f"{metric}_synth" if kind == "stat" else metric)
             e = metric_error(metric, kind, value, point.get(f"{metric}_real"))
-            lo, hi = _centered(v, e, level)
+            lo, hi = centered_interval(v, e, level)
             error_ci[metric] = [max(lo, 0.0), hi]  # an error is never negative
         out[split] = {"ci": ci, "error_ci": error_ci}
     return out
 
 
-def _centered(replicates: list[float], point: float, level: float) -> Interval:
+def centered_interval(replicates: list[float], point: float, level: float) -> Interval:
     """The percentile interval moved so that the replicates' median sits on the point estimate.
 
     A resample repeats paths, which biases some figures (a distance between

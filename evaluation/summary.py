@@ -22,7 +22,7 @@ import numpy as np
 
 from data.windows import windows_view
 from evaluation import metrics as m
-from evaluation.intervals import LEVEL, percentile_interval
+from evaluation.intervals import LEVEL, centered_interval
 
 LAGS = 20
 N_BOOT = 200
@@ -80,7 +80,7 @@ def realism_summary(
         key: {
             "real": real_values[key],
             "synth": point[key],
-            "ci": percentile_interval([r[key] for r in reps], LEVEL),
+            "ci": centered_interval([r[key] for r in reps], point[key], LEVEL),
             "untrained": None if not untrained else untrained.get(key),
         }
         for key, _, _ in FIGURES

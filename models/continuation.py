@@ -96,7 +96,7 @@ def continue_window(
     returns have the RMS of ``known``, and those c returns are replaced by
     ``known`` itself; the margins are then dropped.
     """
-    u = transform.unit_inverse(images.double())
+    u = transform.unit_inverse(images.double(), generated=True)
     c = known.shape[-1]
     known = known.to(u)
     scale = known.square().mean(-1).sqrt() / u[:, :c].square().mean(-1).sqrt().clamp_min(EPS)

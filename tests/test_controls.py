@@ -71,8 +71,8 @@ def test_levels_only_draws_the_fitted_levels(run):
     rows = (0.5 * np.log(np.mean(z**2, axis=1)) - tr.log_rms_mean) / tr.log_rms_std
     drawn = tr.draw_rows([derive_seed(derive_seed(5, i), 1) for i in range(400)]).numpy()
     np.testing.assert_allclose(rows, drawn, atol=1e-8)  # exactly the VOL_LEVEL = fitted draw
-    u = x / np.sqrt(np.mean(x**2, axis=1, keepdims=True))
-    assert abs(m.excess_kurtosis(u)) < 0.2  # and Gaussian inside each window
+    u = z / np.sqrt(np.mean(z**2, axis=1, keepdims=True))
+    assert abs(m.excess_kurtosis(u)) < 0.2  # and Gaussian inside each window (before the power)
 
 
 def test_shuffled_keeps_each_windows_returns():
@@ -88,20 +88,24 @@ def test_shuffled_keeps_each_windows_returns():
 
 def test_untrained_reference_is_stored_and_printed(run, tmp_path, capsys):
     step_dir, flags = run
-    loaded = ckpt.load_for_sampling(step_dir)
-    assert loaded["untrained_reference"] is None  # a checkpoint without one still loads
-    out = tmp_path / "a.npy"
-    assert generate.main([*flags, "--out", str(out), "--no-plot"]) == 0
-    assert "no untrained reference" in capsys.readouterr().out
-    ref = untrained_reference(loaded, n=8)
-    ckpt.write_untrained_reference(step_dir, ref)
+    stored = step_dir / ckpt.UNTRAINED_REFERENCE
+    assert ckpt.load_for_sampling(step_dir)["untrained_reference"]["n_paths"] == 64  # by train.py
+    kept = stored.read_text()
+    stored.unlink()
     try:
+        loaded = ckpt.load_for_sampling(step_dir)
+        assert loaded["untrained_reference"] is None  # a checkpoint without one still loads
+        out = tmp_path / "a.npy"
+        assert generate.main([*flags, "--out", str(out), "--no-plot"]) == 0
+        assert "no untrained reference" in capsys.readouterr().out
+        ref = untrained_reference(loaded, n=8)
+        ckpt.write_untrained_reference(step_dir, ref)
         assert ckpt.load_for_sampling(step_dir)["untrained_reference"] == pytest.approx(ref)
         assert generate.main([*flags, "--out", str(out), "--no-plot", "--overwrite"]) == 0
         printed = capsys.readouterr().out
         assert "untrained (8 paths)" in printed and f"{ref['kurtosis_std']:.3f}" in printed
     finally:
-        (step_dir / ckpt.UNTRAINED_REFERENCE).unlink()
+        stored.write_text(kept)
 
 
 def test_summary_sees_clustering_and_shape():

@@ -85,8 +85,9 @@ def test_cpu_preset_local_row_only_where_it_fits(argv: list[str], local: int) ->
     _, s = parser().parse(["--set", "PRESET=cpu", *argv])
     cpu = apply_preset(s, cuda_available=False)
     assert cpu["LOCAL_VOL_WINDOW"] == local
+    assert cpu["LOCAL_SPREAD"] == ("fitted" if local else 1.0)  # nothing to scale without the row
     if not argv:  # 13 scales + mean + local + level rows: the 16-row image of the cpu UNet
-        assert (cpu["SCALES"], cpu["RETURN_POWER"]) == (13, 1.0)
+        assert (cpu["SCALES"], cpu["RETURN_POWER"], cpu["LOCAL_SPREAD"]) == (13, "fitted", "fitted")
         assert apply_preset({**s, "PRESET": "seed"}, False)["LOCAL_VOL_WINDOW"] == 0
 
 

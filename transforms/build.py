@@ -43,7 +43,11 @@ def build_transform(
             "to the window's RMS, which the volatility row carries"
         )
     if settings["VOLATILITY_ROW"]:
-        return VolatilityScalogram(
+        volatility = VolatilityScalogram(
             transform, settings["LOCAL_VOL_WINDOW"], settings["EDGE_MARGIN"]
         ).fit(fit_windows)
+        # A number is used as it is; "fitted" is measured when training ends (train.py).
+        if isinstance(settings.get("LOCAL_SPREAD"), float):
+            volatility.local_spread = settings["LOCAL_SPREAD"]
+        return volatility
     return transform.fit(fit_windows)

@@ -318,7 +318,9 @@ class Scalogram:
 
     # --------------------------------------------------------------- inverse
     @torch.no_grad()
-    def inverse(self, s: torch.Tensor, standardized: bool = True) -> torch.Tensor:
+    def inverse(
+        self, s: torch.Tensor, standardized: bool = True, generated: bool = False
+    ) -> torch.Tensor:
         """Series from scalogram images: least squares, or phase retrieval for magnitudes.
 
         Parameters
@@ -326,6 +328,9 @@ class Scalogram:
         s : torch.Tensor, shape (B, C, H, W), float32 or float64, any device
         standardized : bool
             ``s`` is standardized (as :meth:`forward` returns it after :meth:`fit`).
+        generated : bool
+            Whether ``s`` came from the model; the same inverse either way here (only
+            the volatility transform treats generated images differently).
 
         Returns
         -------

@@ -289,18 +289,23 @@ def load_for_sampling(step_dir: Path) -> dict[str, Any]:
     }
 
 
-def write_untrained_reference(step_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write ``untrained_reference.json`` into a finished checkpoint, atomically.
+def write_json_atomic(step_dir: Path, name: str, payload: dict[str, Any]) -> Path:
+    """Write (or replace) ``name`` in a finished checkpoint, atomically.
 
-    The figures are added after the checkpoint was saved (they need the saved
-    settings and transform), so the file is written under a temporary name
-    and renamed: a reader sees the old state or the whole file.
+    For what is fitted after the checkpoint was saved (it needs the saved model):
+    the file is written under a temporary name and renamed, so that a reader sees
+    the old state or the whole new file.
     """
-    target = step_dir / UNTRAINED_REFERENCE
-    tmp = step_dir / f".{UNTRAINED_REFERENCE}.tmp"
+    target = step_dir / name
+    tmp = step_dir / f".{name}.tmp"
     _write_json(tmp, payload)
     os.replace(tmp, target)
     return target
+
+
+def write_untrained_reference(step_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write the untrained model's figures (``untrained_reference.json``) into a checkpoint."""
+    return write_json_atomic(step_dir, UNTRAINED_REFERENCE, payload)
 
 
 def read_untrained_reference(step_dir: Path) -> dict[str, Any] | None:

@@ -11,15 +11,17 @@ from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 16 x 256 signed scalograms (13 scales, the mean row, the local volatility row, the
-    # volatility row) of returns without the power transform (RETURN_POWER 1: the two rows carry
-    # the heteroscedasticity, measured in benchmarks/README.md). Few channels at full
+    # volatility row). The two volatility rows carry the heteroscedasticity (benchmarks/README.md);
+    # the power transform's strength is fitted to the training returns' tails (data/tails.py)
+    # and the generated local row's spread to the training rows' at the end (models/calibration.py). Few channels at full
     # resolution, where convolutions cost the most, and more below; attention at
     # the lowest level (2 x 32 positions) sees the whole window at once.
     "cpu": {
         "TRANSFORM_MODE": "signed",
         "WAVELET": "morl",
         "SCALES": 13,
-        "RETURN_POWER": 1.0,
+        "RETURN_POWER": "fitted",
+        "LOCAL_SPREAD": "fitted",
         "VOLATILITY_ROW": True,
         "LOCAL_VOL_WINDOW": 21,
         "EDGE_MARGIN": 16,
@@ -43,6 +45,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "WAVELET": "morl",
         "SCALES": 62,
         "RETURN_POWER": 1.5,
+        "LOCAL_SPREAD": 1.0,
         "VOLATILITY_ROW": True,
         "LOCAL_VOL_WINDOW": 0,
         "EDGE_MARGIN": 16,

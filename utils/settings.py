@@ -34,6 +34,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "OUTLIERS": (_STR, False),
     "RETURN_POWER": (_FLOAT, True),
     "RETURN_CLIP": (_FLOAT, True),
+    "LOCAL_SPREAD": (_FLOAT, True),
     "TRANSFORM_MODE": (_STR, True),
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
@@ -96,6 +97,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "CONDITION": ("vol-regime", "trend", "asset", "realized-vol"),
 }
 
+# Numbers that may instead be fitted to the data at training time.
+FITTED_OR_NUMBER = {"RETURN_POWER", "LOCAL_SPREAD"}
+
 # DATE_FORMAT's words for the two orders of a numeric date; anything else is a strftime format.
 DATE_ORDERS = ("dayfirst", "monthfirst")
 
@@ -103,7 +107,7 @@ POSITIVE = {
     "WINDOW_SIZE", "STRIDE", "SCALES", "BATCH_SIZE", "GRAD_ACCUM", "EPOCHS", "MAX_STEPS",
     "MAX_MINUTES", "LR", "NUM_TIMESTEPS", "CHECKPOINT_EVERY", "KEEP_CHECKPOINTS", "N_SAMPLES",
     "SAMPLING_STEPS", "SAMPLE_BATCH", "START_PRICE", "RETURN_POWER", "SCALE_MIN", "SCALE_MAX",
-    "IMAGE_SIZE", "LAYERS_PER_BLOCK", "RETURN_CLIP", "LENGTH", "CONTEXT_KNOWN",
+    "IMAGE_SIZE", "LAYERS_PER_BLOCK", "RETURN_CLIP", "LOCAL_SPREAD", "LENGTH", "CONTEXT_KNOWN",
 }  # fmt: skip
 
 
@@ -128,6 +132,8 @@ def coerce(name: str, value: Any) -> Any:
     if name not in SETTING_TYPES:
         raise ScalodiffError(f"unknown setting {name}{_did_you_mean(name, SETTING_TYPES)}")
     kind, optional = SETTING_TYPES[name]
+    if name in FITTED_OR_NUMBER and isinstance(value, str) and value.strip() == "fitted":
+        return "fitted"
     if isinstance(value, str) and kind is not _STR:
         text = value.strip()
         if text.lower() == "none":
@@ -141,7 +147,8 @@ def coerce(name: str, value: Any) -> Any:
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError):
                 raise ScalodiffError(
-                    f"setting {name}: expected {kind.__name__}, got {value!r}"
+                    f"setting {name}: expected {kind.__name__}"
+                    f"{' or fitted' if name in FITTED_OR_NUMBER else ''}, got {value!r}"
                 ) from None
     if value is None:
         if optional:
@@ -152,8 +159,9 @@ def coerce(name: str, value: Any) -> Any:
     if kind is _TUPLE and isinstance(value, list):
         value = tuple(value)
     if not isinstance(value, kind) or (kind is not _BOOL and isinstance(value, bool)):
+        fitted = " or 'fitted'" if name in FITTED_OR_NUMBER else ""
         raise ScalodiffError(
-            f"setting {name}: expected {kind.__name__}, got {value!r} ({type(value).__name__})"
+            f"setting {name}: expected {kind.__name__}{fitted}, got {value!r} ({type(value).__name__})"
         )
     if name in CHOICES and value not in CHOICES[name]:
         raise ScalodiffError(
@@ -244,6 +252,12 @@ def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
         raise ScalodiffError(
             f"setting LOCAL_VOL_WINDOW={asked['LOCAL_VOL_WINDOW']} needs VOLATILITY_ROW = True: "
             "the local row is relative to the window's RMS, which the volatility row carries"
+        )
+    if asked.get("LOCAL_SPREAD") not in (None, 1.0) and not local:
+        raise ScalodiffError(
+            f"setting LOCAL_SPREAD={asked['LOCAL_SPREAD']!r} scales the local volatility row, which "
+            "this run does not have (LOCAL_VOL_WINDOW = 0 or VOLATILITY_ROW = False); set "
+            "LOCAL_SPREAD = None or 1.0"
         )
     if asked["VOL_LEVEL"] == "fitted" and not resolved["VOLATILITY_ROW"]:
         raise ScalodiffError(
@@ -352,6 +366,8 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
     if settings.get("CONTEXT_FRACTIONS") is None and not resolved["VOLATILITY_ROW"]:
         # A continuation takes its level from the known returns through the level row.
         resolved["CONTEXT_FRACTIONS"] = ()
+    if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
+        resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
     if settings.get("EDGE_MARGIN") is None:
         # The margin is cut by the volatility transform; short windows get a narrower one.
         cap = resolved["WINDOW_SIZE"] // 16 if resolved["VOLATILITY_ROW"] else 0

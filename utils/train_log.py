@@ -17,6 +17,9 @@ from tqdm.auto import tqdm
 COLUMNS = ("step", "epoch", "loss", "lr", "samples_per_s", "elapsed_s")
 
 
+REPORT_EVERY = 10.0  # percent of the budget between lines when no progress bar is shown
+
+
 class TrainingLog:
     """The log file and progress bar of one process; a no-op where ``enabled`` is False.
 
@@ -56,6 +59,9 @@ class TrainingLog:
             bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
         )
         self.bar.update(min(100.0, done_percent))
+        # Without a bar (no terminal, or --no-progress) a line every REPORT_EVERY percent
+        # still shows that a long run is alive and how fast it goes.
+        self.next_report = (done_percent // REPORT_EVERY + 1) * REPORT_EVERY
 
     def record(self, counters: dict[str, Any], loss: float, lr: float, done_percent: float) -> None:
         """One finished optimizer step: move the bar, append the CSV row."""
@@ -72,6 +78,14 @@ class TrainingLog:
             samples_s=f"{rate:.1f}",
             epoch=counters["epoch"],
         )
+        if self.bar.disable and done_percent >= self.next_report:
+            self.next_report = (done_percent // REPORT_EVERY + 1) * REPORT_EVERY
+            print(
+                f"step {counters['step']} ({min(100.0, done_percent):.0f}% of the budget): "
+                f"loss {self.smooth_loss:.4f}, {rate:.1f} samples/s",
+                flush=True,
+            )
+            self.flush()
         self.writer.writerow(
             [
                 counters["step"],
