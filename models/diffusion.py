@@ -223,7 +223,7 @@ def sample(
     device = torch.device(device)
     cfg = unet.config
     # The noise has the output's channels; any further input channels are the context.
-    shape = (cfg.out_channels, *_as_pair(cfg.sample_size))
+    shape = (_out_channels(cfg), *_as_pair(cfg.sample_size))
     dtype = next(unet.parameters()).dtype
     x, gens = initial_noise(shape, seeds, device, dtype)
     context = _context_input(cfg, context, len(seeds), device, dtype)
@@ -278,7 +278,7 @@ def _context_input(
     cfg: Any, context: torch.Tensor | None, n: int, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor | None:
     """The context channels to feed: as given, zeros (no history) or none (no such channels)."""
-    extra = cfg.in_channels - cfg.out_channels
+    extra = cfg.in_channels - _out_channels(cfg)
     if extra == 0:
         if context is not None:
             raise ScalodiffError(
@@ -290,3 +290,9 @@ def _context_input(
     if context is None:
         return torch.zeros((n, extra, height, width), device=device, dtype=dtype)
     return context.to(device=device, dtype=dtype)
+
+
+def _out_channels(cfg: Any) -> int:
+    # Denoisers with a diffusers-like config but one channel count (evaluation/denoiser1d.py)
+    # have no out_channels: input and output have the same channels.
+    return int(getattr(cfg, "out_channels", cfg.in_channels))
