@@ -196,6 +196,12 @@ def generate(argv: list[str] | None = None) -> int:
     )
     if plan.describe():
         print(plan.describe())
+    if unfitted_spread(gen.loaded):
+        print(
+            "note: this checkpoint was saved before training ended, so the local volatility "
+            "row's spread (LOCAL_SPREAD = fitted) was not fitted: its tails come out thinner; "
+            "sample the run's last checkpoint"
+        )
     t0 = time.perf_counter()
     paths = gen.generate(plan)
     seconds = time.perf_counter() - t0
@@ -653,6 +659,12 @@ def check_new_file(target: Path, overwrite: bool) -> None:
         raise ScalodiffError(
             f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
         )
+
+
+def unfitted_spread(loaded: dict[str, Any]) -> bool:
+    """Whether the run asked for a fitted local-row spread that this checkpoint does not hold."""
+    fitted = loaded["settings"].get("LOCAL_SPREAD") == "fitted"
+    return fitted and loaded["transform"].get("local_spread", 1.0) == 1.0
 
 
 def level_source(vol_level: str | None, request: Request | None) -> str:

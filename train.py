@@ -288,8 +288,9 @@ def finish_checkpoint(
     """
     lines = []
     if settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0):
+        loaded = ckpt.load_for_sampling(final)
         fit = fit_local_spread(
-            ckpt.load_for_sampling(final), transform, data.windows, device=device
+            loaded, transform, data.windows, device=device, conditioning=data.conditioning
         )
         transform.local_spread = fit["factor"]
         ckpt.write_json_atomic(final, "transform.json", transform.to_json())

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.labels import Conditioning
+from models.conditioning import Request, label_tensors
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram
 from utils.seeding import derive_seed
@@ -45,12 +47,15 @@ def fit_local_spread(
     windows: Any,
     n: int = 64,
     device: torch.device | str = "cpu",
+    conditioning: Conditioning | None = None,
 ) -> dict[str, float]:
     """The factor that gives ``n`` generated local rows the training rows' spread.
 
     ``loaded`` is a checkpoint as ``utils.checkpoint.load_for_sampling`` returns it;
     ``windows`` the normalized training windows [N, L] (margins included). Sampled
-    with the run's sampler and steps. Returns ``factor`` (clipped to SPREAD_RANGE),
+    with the run's sampler and steps; a conditional model with its null label (the
+    unconditional model it also learned), as the rows' spread is measured over all
+    training windows. Returns ``factor`` (clipped to SPREAD_RANGE),
     ``real`` and ``generated`` (the two spreads) and ``n``.
     """
     run = loaded["settings"]
@@ -60,7 +65,9 @@ def fit_local_spread(
     )
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
     seeds = [derive_seed(CALIBRATION_SEED, i) for i in range(n)]
-    images = sample(loaded["unet"].to(device), sampler, seeds, steps, device).cpu()
+    labels, _ = label_tensors(conditioning, Request(None, "all windows"), n)
+    unet = loaded["unet"].to(device)
+    images = sample(unet, sampler, seeds, steps, device, class_labels=labels).cpu()
     generated = within_window_std(images[:, :, -2].mean(dim=1))
     picked = np.linspace(0, len(windows) - 1, min(REAL_WINDOWS, len(windows))).astype(int)
     real_windows = torch.from_numpy(np.asarray(windows[picked], dtype=np.float64))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import generate
 import train
 from data.builtin import load_builtin
 from data.returns import ReturnNormalizer, log_returns
@@ -78,14 +79,23 @@ def test_local_spread_scales_generated_rows_only() -> None:
 
 
 def test_fitted_spread_is_stored_and_printed(tmp_path: Path, tiny, capsys) -> None:
-    flags = tiny(MAX_STEPS=2, WINDOW_SIZE=64, EDGE_MARGIN=4, LOCAL_VOL_WINDOW=7, SCALES=5)
+    flags = tiny(
+        MAX_STEPS=2, WINDOW_SIZE=64, EDGE_MARGIN=4, LOCAL_VOL_WINDOW=7, SCALES=5,
+        CHECKPOINT_EVERY=1, KEEP_CHECKPOINTS=3,
+    )  # fmt: skip
     assert train.main([*flags, "--data", "sp500", "--run-name", "r"]) == 0
     printed = capsys.readouterr().out
-    step = ckpt.list_checkpoints(tmp_path / "r")[-1]
-    spread = json.loads((step / "transform.json").read_text())["local_spread"]
+    first, final = ckpt.list_checkpoints(tmp_path / "r")
+    spread = json.loads((final / "transform.json").read_text())["local_spread"]
     assert spread != 1.0 and f"scaled by {spread:.3f} (LOCAL_SPREAD = fitted)" in printed
     assert "returns power" in printed and "fitted to the tails" in printed
-    assert ckpt.load_for_sampling(step)["untrained_reference"] is not None
+    assert ckpt.load_for_sampling(final)["untrained_reference"] is not None
+    # A checkpoint saved before the end has no fitted spread, and generate.py says so.
+    for step, noted in ((first, True), (final, False)):
+        out = tmp_path / f"{step.name}.npy"
+        argv = [*tiny(), "--checkpoint", str(step), "--out", str(out), "--no-plot"]
+        assert generate.main(argv) == 0
+        assert ("spread (LOCAL_SPREAD = fitted) was not fitted" in capsys.readouterr().out) is noted
 
 
 def test_spread_and_power_settings_are_checked() -> None:
@@ -115,3 +125,12 @@ def test_tails_benchmark_quick_reports_real_figures(tmp_path: Path) -> None:
     assert result["power"] > 1.1  # a t(3.5) GARCH has heavy tails beyond its clustering
     table = (tmp_path / "tails.md").read_text()
     assert "| garch-t | ours |" in table and "kurtosis" in table and "Hill" in table
+
+
+def test_conditional_run_fits_the_spread_with_its_null_label(tmp_path: Path, tiny) -> None:
+    flags = tiny(MAX_STEPS=1, WINDOW_SIZE=64, EDGE_MARGIN=4, LOCAL_VOL_WINDOW=7, SCALES=5)
+    argv = [*flags, "--data", "sp500", "--run-name", "c", "--condition", "vol-regime"]
+    assert train.main(argv) == 0
+    step = ckpt.list_checkpoints(tmp_path / "c")[-1]
+    assert json.loads((step / "transform.json").read_text())["local_spread"] != 1.0
+    assert ckpt.load_for_sampling(step)["untrained_reference"] is None  # unconditional only
