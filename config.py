@@ -30,6 +30,7 @@ VOL_LEVEL = None  # with VOLATILITY_ROW, where unconditional paths get their vol
 LOCAL_VOL_WINDOW = None  # with VOLATILITY_ROW, also divide each window by its moving RMS over this many returns (odd) and carry that curve as one more row, for clustering inside windows; 0: off; None: the preset's (cpu 21, when WINDOW_SIZE >= 84; gpu and seed off). Takes an image row
 LOCAL_SPREAD = None  # generated local volatility rows' movement inside a window is multiplied by this; 1.0: as generated; "fitted": measured against the training rows at the end of training (models/calibration.py; saved and printed); needs LOCAL_VOL_WINDOW; None: the preset's (cpu "fitted"; 1.0 without the local row)
 EDGE_MARGIN = None  # with VOLATILITY_ROW, returns generated beyond each end of a window and dropped, so that no output return comes from an image border (which the UNet generates damped); the model works on WINDOW_SIZE + 2 * EDGE_MARGIN returns; 0: off; None: the preset's (cpu and gpu 16, at most WINDOW_SIZE // 16; seed 0)
+CONTEXT_FRACTIONS = None  # with VOLATILITY_ROW, the history a window may be given to continue (long paths, scenarios), as fractions of WINDOW_SIZE: a tuple of fractions in (0, 1), e.g. (0.25, 0.5, 0.75); each training window gets no history half of the time (the unconditional model) and its first round(f * WINDOW_SIZE) returns (plus the left EDGE_MARGIN) as known input, f drawn from the tuple, the other half; () off: an unconditional model only, as checkpoints without it; None: the preset's (cpu and gpu (0.25, 0.5, 0.75), seed ())
 SCALE_MIN = 1.0  # smallest wavelet scale, in samples
 SCALE_MAX = None  # largest wavelet scale; None: WINDOW_SIZE / 2
 IMAGE_SIZE = None  # resize time to this many columns (the reference's 128); None keeps WINDOW_SIZE and an exact inverse
@@ -68,6 +69,8 @@ SAMPLER = None  # "dpm" (DPM-Solver++), "unipc", "ddim" or "ddpm"
 SAMPLING_STEPS = None  # solver steps; None: the sampler's default (dpm 20, unipc 20, ddim 50, ddpm = NUM_TIMESTEPS)
 SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
 START_PRICE = None  # first price of generated paths; None: the last training price
+LENGTH = None  # returns per generated path; None: WINDOW_SIZE (one window); longer paths roll windows, each continuing the last CONTEXT_KNOWN returns of the path so far (needs CONTEXT_FRACTIONS)
+CONTEXT_KNOWN = None  # known returns each rolled or scenario window continues: one of the checkpoint's round(f * WINDOW_SIZE) for f in CONTEXT_FRACTIONS; None: the one nearest WINDOW_SIZE / 2
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given
 
 # ---------------------------------------------------------------- conditioning

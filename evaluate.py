@@ -2,6 +2,7 @@
 
     python evaluate.py --real sp500 --synthetic outputs/paths.npy gaussian.npy garch.npy
     python evaluate.py --checkpoint checkpoints/<run> --synthetic outputs/paths.npy --controls
+    python evaluate.py --checkpoint checkpoints/<run> --synthetic outputs/long.npy  # paths > a window
 
 Each --synthetic file (.npy, .csv or .parquet, as written by generate.py or by
 python -m evaluation.baselines) is one generator: any generator plugs in by
@@ -64,6 +65,13 @@ def build_parser() -> SettingsParser:
         "--window",
         "WINDOW_SIZE",
         "returns per window; must equal the generated paths' length",
+        type=int,
+    )
+    p.add_setting(
+        "--known",
+        "CONTEXT_KNOWN",
+        "long paths: known returns each rolled window continued, for the seam test "
+        "(None: WINDOW_SIZE // 2, generate.py's default)",
         type=int,
     )
     p.add_setting(
@@ -166,7 +174,7 @@ def load_synthetic(
     out = {}
     for name, f in zip(names, files, strict=True):
         x = read_paths(f)
-        if x.shape[1] != window:
+        if x.shape[1] < window:
             raise ScalodiffError(
                 f"{f}: paths have {x.shape[1]} steps but --window is {window}; pass --window {x.shape[1]}"
             )
@@ -177,6 +185,12 @@ def load_synthetic(
                 f"{f}: only {len(x)} paths; need at least 5 to compare distributions"
             )
         out[name] = x
+    lengths = {x.shape[1] for x in out.values()}
+    if len(lengths) > 1:
+        raise ScalodiffError(
+            f"--synthetic files have paths of {sorted(lengths)} steps; compare generators at one "
+            f"length: all windows of --window {window}, or all long paths of one length"
+        )
     return out
 
 
@@ -276,6 +290,8 @@ def evaluate_files(argv: Sequence[str] | None = None) -> int:
             "out-of-sample metrics and memorization are skipped",
             file=sys.stderr,
         )
+    if next(iter(synthetic.values())).shape[1] > window:
+        return evaluate_long(train, synthetic, s, out, start)
     controls: dict[str, np.ndarray] = {}
     if args.controls:
         n = max(len(x) for x in synthetic.values())
@@ -314,6 +330,47 @@ def evaluate_files(argv: Sequence[str] | None = None) -> int:
     for line in [*results["notes"], *notes]:
         print(f"note: {line}", file=sys.stderr)
     print(f"wrote {out / 'metrics.json'} and {report} in {results['wall_time_s']} s")
+    return 0
+
+
+def evaluate_long(
+    train: np.ndarray, synthetic: dict[str, np.ndarray], s: dict[str, Any], out: Path, start: float
+) -> int:
+    """Paths longer than a window: the percentile table against GARCH-t and the stationary
+    bootstrap at the same length and number, and the seam test of rolled windows."""
+    from evaluation.baselines import fit_baseline
+    from evaluation.long_paths import format_percentiles, percentile_table, seam_test
+
+    n, length = max(len(x) for x in synthetic.values()), next(iter(synthetic.values())).shape[1]
+    baselines = {
+        "garch-t": fit_baseline("garch", train).sample(n, length, seed=s["SEED"]),
+        "bootstrap": fit_baseline("bootstrap", train).sample(n, length, seed=s["SEED"]),
+    }
+    clash = sorted(set(baselines) & set(synthetic))
+    if clash:
+        raise ScalodiffError(f"--labels {clash} are the names of baselines; rename them")
+    table = percentile_table(train, {**synthetic, **baselines})
+    print(format_percentiles(table) + "\n")
+    window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"] or s["WINDOW_SIZE"] // 2
+    table["seams"] = {}
+    for name, paths in synthetic.items():
+        seam = seam_test(paths, window, known)
+        table["seams"][name] = seam
+        if seam is None:
+            print(
+                f"seam test {name}: too few joins in paths of {length} (window {window}, known {known})"
+            )
+        else:
+            print(
+                f"seam test {name} (window {window}, known {known}): features classifier telling "
+                f"join-straddling 64-return windows from inside ones, balanced accuracy "
+                f"{seam['mean']:.3f} [{seam['ci'][0]:.3f}, {seam['ci'][1]:.3f}] "
+                f"(|acc - 0.5| = {abs(seam['mean'] - 0.5):.3f})"
+            )
+    table["wall_time_s"] = round(time.perf_counter() - start, 1)
+    target = out / "long_paths.json"
+    target.write_text(json.dumps(clean(table), indent=1), encoding="utf-8")
+    print(f"wrote {target} in {table['wall_time_s']} s")
     return 0
 
 

@@ -4,6 +4,8 @@
     python generate.py --n 1000 --seed 7 --out paths.parquet --plot paths.png
     python generate.py --sampler ddpm                # all 1000 DDPM steps (slow)
     python generate.py --condition high --guidance 3     # a conditional checkpoint (see README)
+    python generate.py --length 2520                 # 10 years a path: windows rolled, each continuing the last
+    python generate.py --context sp500 --context-end 2015-06-30 --horizon 20 --n 1000   # scenarios + fan chart
 
 Scalograms are sampled from seeded noise (one generator per path: path i is the
 same whatever --batch-size), projected back to returns by the transform's exact
@@ -31,13 +33,16 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from data.context import load_context
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.edges import format_edges
+from evaluation.fan_chart import plot_fan_chart
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
+from models.continuation import Continuer, extend, known_lengths
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
@@ -116,6 +121,33 @@ def build_parser() -> SettingsParser:
         "model: taken from the generated image (None: the checkpoint's VOL_LEVEL; "
         "a conditional model asked for a label always uses model)",
     )
+    p.add_setting(
+        "--length",
+        "LENGTH",
+        "returns per path; beyond one window, windows are rolled, each continuing the last "
+        "--known returns of the path (None: one window of WINDOW_SIZE)",
+        type=int,
+    )
+    p.add_setting(
+        "--known",
+        "CONTEXT_KNOWN",
+        "known returns each rolled or scenario window continues (None: the checkpoint's "
+        "trained length nearest WINDOW_SIZE / 2)",
+        type=int,
+    )
+    p.add_argument(
+        "--context",
+        metavar="DATA",
+        help="scenarios: a price file or built-in name whose history the paths continue "
+        "(needs --horizon; the price column is COLUMN, --column)",
+    )
+    p.add_setting("--column", "COLUMN", "price column of --context")
+    p.add_argument(
+        "--context-end",
+        metavar="DATE",
+        help="scenarios start after the last price at or before DATE (default: the last price)",
+    )
+    p.add_argument("--horizon", type=int, metavar="H", help="scenarios: returns per path")
     p.add_argument(
         "--out",
         metavar="FILE",
@@ -145,6 +177,10 @@ def generate(argv: list[str] | None = None) -> int:
         asset=args.asset,
         progress=not args.no_progress,
     )
+    if args.context is not None or args.horizon is not None or args.context_end is not None:
+        return scenarios(gen, args, settings, options)
+    if settings["LENGTH"] is not None:
+        return long_paths(gen, args, settings, options)
     plan = gen.plan(options)
     out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{plan.name}.csv"
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
@@ -387,6 +423,58 @@ class Generator:
         )
         return Paths(returns, images, plan)
 
+    def continuer(self, plan: Plan, known: int | None) -> Continuer:
+        """The checkpoint ready to continue histories, ``known`` returns each window; errors
+        for checkpoints trained without context and for lengths it was not trained on."""
+        config = self.loaded["unet"].config
+        transform = transform_from_json(self.loaded["transform"])
+        if config.in_channels == config.out_channels or not isinstance(
+            transform, VolatilityScalogram
+        ):
+            raise ScalodiffError(
+                f"checkpoint {self.step_dir} was trained without context (CONTEXT_FRACTIONS = ()), "
+                "so it generates single windows only and cannot continue a history (--length "
+                "beyond one window, --context); train with --set CONTEXT_FRACTIONS=(0.25,0.5,0.75)"
+            )
+        window = transform.output_size
+        trained = known_lengths(self.loaded["settings"].get("CONTEXT_FRACTIONS"), window)
+        k = known if known is not None else min(trained, key=lambda v: abs(v - window / 2))
+        if k not in trained or k + transform.margin > window:
+            usable = [v for v in trained if v + transform.margin <= window]
+            raise ScalodiffError(
+                f"CONTEXT_KNOWN (--known) {k}: this checkpoint continues histories of "
+                f"{', '.join(map(str, usable))} known returns (CONTEXT_FRACTIONS of WINDOW_SIZE "
+                f"{window}); choose one of them"
+            )
+        labels, null_labels = label_tensors(plan.spec, plan.request, plan.options.n)
+        return Continuer(
+            self.loaded["unet"].to(self.device),
+            make_sampler(plan.sampler, self.loaded["scheduler_config"]),
+            plan.steps,
+            transform,
+            ReturnNormalizer.from_json(plan.normalizer_json),
+            k,
+            self.device,
+            labels,
+            null_labels,
+            plan.options.guidance,
+        )
+
+    def long_paths(self, plan: Plan, length: int, known: int | None = None) -> np.ndarray:
+        """Paths of ``length`` returns [n, length]: window 0 as :meth:`generate` makes it, then
+        rolled windows, each continuing the path so far."""
+        first = self.generate(plan).returns
+        if length <= first.shape[1]:
+            return first[:, :length]
+        cont = self.continuer(plan, known)
+        o = plan.options
+        rolled = -(-(length - first.shape[1]) // cont.new_per_window) * -(-o.n // o.batch_size)
+        with tqdm(total=rolled, unit="window", desc="rolling", disable=not o.progress) as bar:
+            rest = extend(
+                cont, first, length - first.shape[1], o.seed, o.batch_size, lambda: bar.update(1)
+            )
+        return np.concatenate([first, rest], axis=1)
+
     def scalograms(self, real: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
         """The standardized scalograms of the first four real windows (for the figure), cut
         at the transform's own length (edge margins included)."""
@@ -462,6 +550,115 @@ def sample_returns(
             returns.append(normalizer.inverse(z))
             images.append(s.cpu())
     return np.concatenate(returns), torch.cat(images)
+
+
+def long_paths(gen: Generator, args: Any, settings: dict[str, Any], options: SampleOptions) -> int:
+    """``--length``: write paths of any length, rolled window by window."""
+    length = settings["LENGTH"]
+    plan = gen.plan(options)
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(settings["OUTPUT_DIR"]) / f"{plan.name}-len{length}.csv"
+    )
+    check_new_file(out, args.overwrite)
+    print(
+        f"checkpoint {gen.step_dir} (step {gen.loaded['step']}); {options.n} paths of {length} "
+        f"returns with {plan.sampler}, {plan.steps} steps on {gen.device}"
+    )
+    t0 = time.perf_counter()
+    returns = gen.long_paths(plan, length, settings["CONTEXT_KNOWN"])
+    seconds = time.perf_counter() - t0
+    write_paths(out, returns, start_price=plan.start_price, overwrite=args.overwrite)
+    print(
+        f"wrote {out} ({options.n} paths x {length} steps) in {seconds:.1f} s "
+        f"({seconds / returns.size * 1000:.2f} ms per generated day); evaluate with "
+        f"python evaluate.py --synthetic {out}"
+    )
+    return 0
+
+
+def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: SampleOptions) -> int:
+    """``--context DATA --horizon H``: paths that continue a real history, and a fan chart."""
+    if args.context is None or args.horizon is None:
+        raise ScalodiffError(
+            "scenarios need both --context DATA (the history to continue) and --horizon H "
+            "(returns per path), e.g. --context sp500 --horizon 20"
+        )
+    if args.horizon < 1:
+        raise ScalodiffError(f"--horizon {args.horizon}: give a number of returns, 1 or more")
+    plan = gen.plan(options)
+    cont = gen.continuer(plan, settings["CONTEXT_KNOWN"])
+    ctx = load_context(
+        args.context,
+        settings["COLUMN"],
+        args.context_end,
+        cont.history,
+        settings["DATE_FORMAT"],
+        settings["MAX_MISSING_FRAC"],
+    )
+    name = (
+        f"{plan.name}-{ctx.name}-{ctx.end_label.replace(' ', '_').replace(':', '')}-h{args.horizon}"
+    )
+    out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{name}.csv"
+    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(out, plot)
+    for target in (out, plot):
+        if target is not None:
+            check_new_file(target, args.overwrite)
+    print(
+        f"checkpoint {gen.step_dir}; {options.n} scenarios of {args.horizon} returns after "
+        f"{ctx.name} {ctx.end_label} (price {ctx.last_price:g}), each window continuing "
+        f"{cont.known} known returns"
+    )
+    history = np.tile(ctx.returns[-cont.history :], (options.n, 1))
+    windows = -(-args.horizon // cont.new_per_window) * -(-options.n // options.batch_size)
+    t0 = time.perf_counter()
+    with tqdm(total=windows, unit="window", desc="scenarios", disable=args.no_progress) as bar:
+        paths = extend(
+            cont, history, args.horizon, options.seed, options.batch_size, lambda: bar.update(1)
+        )
+    seconds = time.perf_counter() - t0
+    dates = ctx.future_dates(args.horizon)
+    write_paths(out, paths, ctx.last_price, args.overwrite, dates=dates)
+    print(
+        f"wrote {out} in {seconds:.1f} s ({seconds / paths.size * 1000:.2f} ms per generated day)"
+    )
+    print(describe_scenarios(paths, ctx.realized, ctx.last_price))
+    if plot is not None:
+        plot_fan_chart(
+            plot,
+            ctx.history,
+            paths,
+            history_dates=ctx.dates,
+            future_dates=dates,
+            realized=ctx.realized,
+            title=f"{ctx.name} after {ctx.end_label}: {options.n} scenarios ({gen.step_dir.parent.name})",
+        )
+        print(f"wrote {plot}")
+    return 0
+
+
+def describe_scenarios(paths: np.ndarray, realized: np.ndarray, last_price: float) -> str:
+    """The scenarios' cumulative return quantiles, and where the realized one falls."""
+    total = paths.sum(axis=1)
+    q = np.percentile(total, [5, 25, 50, 75, 95])
+    line = (
+        f"{paths.shape[1]}-step log return: 5% {q[0]:+.4f}, 25% {q[1]:+.4f}, median "
+        f"{q[2]:+.4f}, 75% {q[3]:+.4f}, 95% {q[4]:+.4f}"
+    )
+    if len(realized) >= paths.shape[1]:
+        real = float(np.log(realized[paths.shape[1] - 1] / last_price))
+        line += f"; realized {real:+.4f}, above {100 * np.mean(total < real):.0f}% of the scenarios"
+    return line
+
+
+def check_new_file(target: Path, overwrite: bool) -> None:
+    """An existing output file is replaced only when asked."""
+    if target.exists() and not overwrite:
+        raise ScalodiffError(
+            f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
+        )
 
 
 def unfitted_spread(loaded: dict[str, Any]) -> bool:

@@ -31,6 +31,7 @@ from data.training_data import TrainingData, prepare_training_data
 from evaluation.summary import untrained_reference
 from models.calibration import fit_local_spread
 from models.conditioning import training_labels
+from models.continuation import context_channel_count, context_channels, draw_known_columns
 from models.diffusion import EMA, build_noise_scheduler, build_unet, default_steps
 from models.training import (
     Budget,
@@ -208,6 +209,8 @@ def fit(
                     labels = training_labels(
                         data.conditioning, data.labels[rows], settings["CONDITION_DROP"], g
                     ).to(device)
+                if settings["CONTEXT_FRACTIONS"]:  # drawn last, for the same reason as labels
+                    noisy = with_context(settings, transform, x, noisy, g)
                 with accel.accumulate(model), accel.autocast():
                     loss = diffusion_loss(model, noisy, t, target, labels)
                     accel.backward(loss)
@@ -252,6 +255,26 @@ def fit(
         print(done_message(counters, final, run_dir))
     accel.end_training()
     return 0
+
+
+def with_context(
+    settings: dict[str, Any],
+    transform: Any,
+    windows: torch.Tensor,
+    noisy: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The noisy batch with each window's known history beside it (models.continuation)."""
+    known = draw_known_columns(
+        settings["CONTEXT_FRACTIONS"],
+        settings["WINDOW_SIZE"],
+        transform.margin,
+        windows.shape[0],
+        generator,
+    )
+    with torch.no_grad():
+        ctx = context_channels(transform, windows, known.to(windows.device))
+    return torch.cat([noisy, ctx.to(noisy.dtype)], dim=1)
 
 
 def finish_checkpoint(
@@ -346,8 +369,14 @@ class Networks:
     ) -> Networks:
         """Fresh networks seeded by SEED (the same on every process), or restored from ``state``."""
         torch.manual_seed(settings["SEED"])
+        context = context_channel_count(transform) if settings["CONTEXT_FRACTIONS"] else 0
         unet = build_unet(
-            settings, transform.channels, transform.height, transform.width, data.conditioning
+            settings,
+            transform.channels,
+            transform.height,
+            transform.width,
+            data.conditioning,
+            context_channels=context,
         )
         net = cls(unet, settings)
         if state is not None:

@@ -56,11 +56,14 @@ def build_unet(
     height: int,
     width: int,
     conditioning: Conditioning | None = None,
+    context_channels: int = 0,
 ) -> UNet2DModel:
     """UNet2DModel sized by ``BLOCK_OUT_CHANNELS``, ``LAYERS_PER_BLOCK`` and ``ATTENTION_LEVELS``.
 
     With ``conditioning`` the UNet gets a class embedding (models.conditioning);
-    without it the model is built exactly as an unconditional one always was.
+    ``context_channels`` more input channels carry a known history to continue
+    (models.continuation). Without either the model is built exactly as an
+    unconditional one always was.
     """
     blocks = tuple(settings["BLOCK_OUT_CHANNELS"])
     levels = len(blocks)
@@ -82,7 +85,7 @@ def build_unet(
     up = tuple("AttnUpBlock2D" if i < attention else "UpBlock2D" for i in range(levels))
     return UNet2DModel(
         sample_size=(height, width),
-        in_channels=channels,
+        in_channels=channels + context_channels,
         out_channels=channels,
         block_out_channels=blocks,
         layers_per_block=int(settings["LAYERS_PER_BLOCK"]),
@@ -180,6 +183,7 @@ def sample(
     class_labels: torch.Tensor | None = None,
     null_labels: torch.Tensor | None = None,
     guidance: float = 1.0,
+    context: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Denoise one batch of scalograms from per-sample seeded noise.
 
@@ -206,6 +210,11 @@ def sample(
     guidance : float, default 1.0
         Guidance scale g: ``uncond + g * (cond - uncond)``; 1 is the conditional
         model alone, 0 the unconditional one.
+    context : Tensor, optional
+        For a UNet with context channels (models.continuation): the known history
+        per sample, fed beside the noisy image at every step. None on such a UNet
+        is the empty history (an unconditional window); a UNet without context
+        channels refuses one.
 
     Returns
     -------
@@ -213,9 +222,11 @@ def sample(
     """
     device = torch.device(device)
     cfg = unet.config
-    shape = (cfg.in_channels, *_as_pair(cfg.sample_size))
+    # The noise has the output's channels; any further input channels are the context.
+    shape = (_out_channels(cfg), *_as_pair(cfg.sample_size))
     dtype = next(unet.parameters()).dtype
     x, gens = initial_noise(shape, seeds, device, dtype)
+    context = _context_input(cfg, context, len(seeds), device, dtype)
     sampler.set_timesteps(steps, device=device)
     x = x * sampler.init_noise_sigma
     # DDPM adds fresh noise each step; a list of CPU generators keeps it per sample too.
@@ -225,6 +236,8 @@ def sample(
         null_labels = None if null_labels is None else null_labels.to(device)
     for t in sampler.timesteps:
         model_in = sampler.scale_model_input(x, t)
+        if context is not None:
+            model_in = torch.cat([model_in, context], dim=1)
         out = denoise(unet, model_in, t.to(device), class_labels, null_labels, guidance)
         x = sampler.step(out, t, x, **step_kwargs).prev_sample
         if on_step is not None:
@@ -259,3 +272,27 @@ def denoise(
 
 def _as_pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _context_input(
+    cfg: Any, context: torch.Tensor | None, n: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The context channels to feed: as given, zeros (no history) or none (no such channels)."""
+    extra = cfg.in_channels - _out_channels(cfg)
+    if extra == 0:
+        if context is not None:
+            raise ScalodiffError(
+                "this checkpoint was trained without context channels (CONTEXT_FRACTIONS = ()), "
+                "so it cannot continue a history; train with --set CONTEXT_FRACTIONS=(0.25,0.5,0.75)"
+            )
+        return None
+    height, width = _as_pair(cfg.sample_size)
+    if context is None:
+        return torch.zeros((n, extra, height, width), device=device, dtype=dtype)
+    return context.to(device=device, dtype=dtype)
+
+
+def _out_channels(cfg: Any) -> int:
+    # Denoisers with a diffusers-like config but one channel count (evaluation/denoiser1d.py)
+    # have no out_channels: input and output have the same channels.
+    return int(getattr(cfg, "out_channels", cfg.in_channels))

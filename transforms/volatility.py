@@ -241,19 +241,14 @@ class VolatilityScalogram:
         grid = np.linspace(0, 1, len(self.row_quantiles))
         return torch.from_numpy(np.interp(uniforms, grid, self.row_quantiles))
 
-    def inverse(
-        self,
-        s: torch.Tensor,
-        standardized: bool = True,
-        rows: torch.Tensor | None = None,
-        generated: bool = False,
+    def unit_inverse(
+        self, s: torch.Tensor, standardized: bool = True, generated: bool = False
     ) -> torch.Tensor:
-        """Images [B, C, H, W] -> windows [B, L - 2 margin]: the base inverse times the row's RMS.
+        """Images [B, C, H, W] -> whole windows [B, L] (margins kept) scaled to unit RMS.
 
-        ``rows`` (standardized log RMS, shape [B]) replaces the images' own
-        volatility rows, e.g. levels from :meth:`draw_rows`. With a margin the
-        first and last ``margin`` returns are dropped. ``generated`` images get
-        their local rows' deviations scaled by ``local_spread``.
+        The shape of each window without its level: :meth:`inverse` multiplies it by
+        the level row's RMS, a continuation by the RMS its known returns ask for.
+        ``generated`` images get their local rows' deviations scaled by ``local_spread``.
         """
         if s.ndim != 4 or s.shape[2] != self.height:
             raise ScalodiffError(
@@ -272,7 +267,23 @@ class VolatilityScalogram:
         # A window divided by its RMS has RMS 1, so a generated one is put back on that
         # set: the least-squares inverse of an image that is not quite a scalogram
         # loses the part of its energy outside the operator's range.
-        u = u / u.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(EPS)
+        return u / u.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(EPS)
+
+    def inverse(
+        self,
+        s: torch.Tensor,
+        standardized: bool = True,
+        rows: torch.Tensor | None = None,
+        generated: bool = False,
+    ) -> torch.Tensor:
+        """Images [B, C, H, W] -> windows [B, L - 2 margin]: the base inverse times the row's RMS.
+
+        ``rows`` (standardized log RMS, shape [B]) replaces the images' own
+        volatility rows, e.g. levels from :meth:`draw_rows`. With a margin the
+        first and last ``margin`` returns are dropped. ``generated`` images get
+        their local rows' deviations scaled by ``local_spread``.
+        """
+        u = self.unit_inverse(s, standardized, generated)
         # The row is constant for real images; for generated ones its mean is the least-squares value.
         row = s[:, :, -1].mean(dim=(1, 2)) if rows is None else rows.to(s.device)
         row = row.to(u.dtype)

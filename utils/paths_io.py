@@ -102,6 +102,7 @@ def write_paths(
     log_returns: np.ndarray,
     start_price: float = 100.0,
     overwrite: bool = False,
+    dates: pd.DatetimeIndex | None = None,
 ) -> Path:
     """Write ``N`` paths of ``L`` log returns to ``path``.
 
@@ -115,6 +116,9 @@ def write_paths(
         Price before the first return; prices are ``start_price * exp(cumsum(r))``.
     overwrite : bool
         Replace an existing file. Without it an existing file is an error.
+    dates : DatetimeIndex of length L, optional
+        The date of each step (scenarios that continue a dated history); CSV and
+        Parquet get a ``date`` column after ``step``.
 
     Returns
     -------
@@ -151,6 +155,8 @@ def write_paths(
                 np.save(fh, r.astype(np.float32))
         else:
             frame = paths_frame(r, start_price)
+            if dates is not None:
+                frame.insert(2, "date", np.tile(np.asarray(dates), r.shape[0]))
             if suffix == ".csv":
                 frame.to_csv(tmp, index=False, float_format="%.10g")
             else:

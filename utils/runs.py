@@ -83,6 +83,8 @@ def resume_run_dir(
         step_dir = steps[-1]
     saved = ckpt.read_json(step_dir, "settings.json")
     resumed = dict(saved)
+    # Runs saved before continuation existed were trained without it; the preset must not add it.
+    resumed.setdefault("CONTEXT_FRACTIONS", ())
     for name in sorted(explicit):
         if name in may_change:
             resumed[name] = settings[name]

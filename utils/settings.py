@@ -42,6 +42,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "VOL_LEVEL": (_STR, True),
     "LOCAL_VOL_WINDOW": (_INT, True),
     "EDGE_MARGIN": (_INT, True),
+    "CONTEXT_FRACTIONS": (_TUPLE, True),
     "SCALE_MIN": (_FLOAT, False),
     "SCALE_MAX": (_FLOAT, True),
     "IMAGE_SIZE": (_INT, True),
@@ -74,6 +75,8 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "SAMPLING_STEPS": (_INT, True),
     "SAMPLE_BATCH": (_INT, False),
     "START_PRICE": (_FLOAT, True),
+    "LENGTH": (_INT, True),
+    "CONTEXT_KNOWN": (_INT, True),
     "OUTPUT_DIR": (_STR, False),
     "CONDITION": (_STR, True),
     "CONDITION_QUANTILES": (_TUPLE, True),
@@ -104,7 +107,7 @@ POSITIVE = {
     "WINDOW_SIZE", "STRIDE", "SCALES", "BATCH_SIZE", "GRAD_ACCUM", "EPOCHS", "MAX_STEPS",
     "MAX_MINUTES", "LR", "NUM_TIMESTEPS", "CHECKPOINT_EVERY", "KEEP_CHECKPOINTS", "N_SAMPLES",
     "SAMPLING_STEPS", "SAMPLE_BATCH", "START_PRICE", "RETURN_POWER", "SCALE_MIN", "SCALE_MAX",
-    "IMAGE_SIZE", "LAYERS_PER_BLOCK", "RETURN_CLIP", "LOCAL_SPREAD",
+    "IMAGE_SIZE", "LAYERS_PER_BLOCK", "RETURN_CLIP", "LOCAL_SPREAD", "LENGTH", "CONTEXT_KNOWN",
 }  # fmt: skip
 
 
@@ -200,6 +203,13 @@ def coerce(name: str, value: Any) -> Any:
         raise ScalodiffError(
             f"setting EDGE_MARGIN must be 0 (off) or a number of returns, e.g. 16; got {value}"
         )
+    if name == "CONTEXT_FRACTIONS" and not all(
+        isinstance(f, float | int) and not isinstance(f, bool) and 0 < f < 1 for f in value
+    ):
+        raise ScalodiffError(
+            f"setting CONTEXT_FRACTIONS must be a tuple of fractions of WINDOW_SIZE strictly "
+            f"between 0 and 1, e.g. (0.25, 0.5, 0.75), or () for no continuation; got {value}"
+        )
     if name == "BLOCK_OUT_CHANNELS" and not all(isinstance(c, int) and c > 0 for c in value):
         raise ScalodiffError(f"setting BLOCK_OUT_CHANNELS must be positive integers, got {value}")
     return value
@@ -253,6 +263,18 @@ def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
         raise ScalodiffError(
             "setting VOL_LEVEL='fitted' needs VOLATILITY_ROW = True (the level it draws is the "
             "volatility row's); set VOLATILITY_ROW = True or VOL_LEVEL = None"
+        )
+    if resolved["CONTEXT_FRACTIONS"] and resolved["IMAGE_SIZE"] is not None:
+        raise ScalodiffError(
+            f"setting IMAGE_SIZE={resolved['IMAGE_SIZE']} cannot be combined with CONTEXT_FRACTIONS="
+            f"{resolved['CONTEXT_FRACTIONS']}: the known history is marked column by column, one per "
+            "return. Set IMAGE_SIZE = None, or CONTEXT_FRACTIONS = ()"
+        )
+    if resolved["CONTEXT_FRACTIONS"] and not resolved["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            f"setting CONTEXT_FRACTIONS={resolved['CONTEXT_FRACTIONS']} needs VOLATILITY_ROW = "
+            "True (a continuation takes its volatility level from the known returns); set "
+            "VOLATILITY_ROW = True or CONTEXT_FRACTIONS = ()"
         )
     if resolved["SCALE_MAX"] is not None and resolved["SCALE_MAX"] > resolved["WINDOW_SIZE"]:
         raise ScalodiffError(
@@ -341,6 +363,9 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # The preset's local row needs the volatility row, and a window long enough for
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
+    if settings.get("CONTEXT_FRACTIONS") is None and not resolved["VOLATILITY_ROW"]:
+        # A continuation takes its level from the known returns through the level row.
+        resolved["CONTEXT_FRACTIONS"] = ()
     if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
         resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
     if settings.get("EDGE_MARGIN") is None:

@@ -1,0 +1,156 @@
+"""Paths longer than a window, judged against the real series as a posterior predictive check.
+
+There is one real series, so a long-path statistic has one real value: the
+table gives its percentile among the generated paths' values (near 50 is good,
+outside 5-95 means the generator rarely makes a series like the real one), for
+our paths and for GARCH-t and the stationary bootstrap at the same length. The
+real value is taken on the real training series' last T returns, T the paths'
+length (the whole series when it is shorter), since kurtosis, Hill and
+drawdowns depend on the length.
+
+The seam test asks whether the joins of rolled windows show: the features
+classifier (evaluation.classifiers) is trained to tell sub-windows centred on
+a join from sub-windows in the middle of one window's new returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evaluation.classifiers import features_classifier
+from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
+
+ACF_LAGS = (1, 5, 20, 50, 100, 250)
+YEAR = 252  # trading days per drawdown block
+STATISTICS = (
+    *(f"ACF |r| lag {k}" for k in ACF_LAGS),
+    "excess kurtosis",
+    "Hill index (5% tail)",
+    "DFA exponent of |r|",
+    "yearly max drawdown",
+)
+
+
+def yearly_max_drawdown(x: np.ndarray) -> np.ndarray:
+    """Mean over non-overlapping YEAR-return blocks of each block's largest fall of the
+    cumulative log return from its running peak; shape ``[N]`` (NaN for paths under a year)."""
+    n, length = x.shape
+    blocks = length // YEAR
+    if blocks == 0:
+        return np.full(n, np.nan)
+    cum = np.cumsum(x[:, : blocks * YEAR].reshape(n, blocks, YEAR), axis=2)
+    peak = np.maximum.accumulate(np.maximum(cum, 0.0), axis=2)
+    return (peak - cum).max(axis=2).mean(axis=1)
+
+
+def path_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every statistic of :data:`STATISTICS` for each path of log returns ``[N, T]``."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    lags = [k for k in ACF_LAGS if k < x.shape[1] // 2]
+    curve = lagged_corr(a, a, max(lags)) if lags else np.empty((len(x), 0))
+    out = {
+        f"ACF |r| lag {k}": curve[:, k - 1] if k in lags else np.full(len(x), np.nan)
+        for k in ACF_LAGS
+    }
+    c = x - x.mean(axis=1, keepdims=True)
+    m2 = (c**2).mean(axis=1)
+    out["excess kurtosis"] = (c**4).mean(axis=1) / np.where(m2 > 0, m2, np.nan) ** 2 - 3.0
+    out["Hill index (5% tail)"] = np.array([hill_tail_index(p) for p in x])
+    out["DFA exponent of |r|"] = hurst_dfa(a)
+    out["yearly max drawdown"] = yearly_max_drawdown(x)
+    return out
+
+
+def percentile_table(real: np.ndarray, generators: dict[str, np.ndarray]) -> dict:
+    """Where the real series' statistics fall among each generator's paths.
+
+    ``real`` is the real training series (1-D), ``generators`` maps names to
+    paths ``[N, T]`` of one length T. Returns ``{"length", "real_length", "real":
+    {stat: value}, "generators": {name: {stat: {"percentile", "q05", "median", "q95"}}}}``.
+    """
+    length = next(iter(generators.values())).shape[1]
+    real = np.asarray(real, dtype=np.float64)[-length:]
+    real_stats = {k: float(v[0]) for k, v in path_statistics(real[None, :]).items()}
+    table: dict = {"length": length, "real_length": len(real), "real": real_stats}
+    table["generators"] = {}
+    for name, paths in generators.items():
+        stats = path_statistics(paths)
+        rows = {}
+        for key in STATISTICS:
+            v = stats[key][np.isfinite(stats[key])]
+            r = real_stats[key]
+            if v.size == 0 or not np.isfinite(r):
+                rows[key] = None
+                continue
+            below = np.mean(v < r) + 0.5 * np.mean(v == r)
+            q05, med, q95 = np.percentile(v, [5, 50, 95])
+            rows[key] = {
+                "percentile": 100 * float(below),
+                "q05": float(q05),
+                "median": float(med),
+                "q95": float(q95),
+            }
+        table["generators"][name] = rows
+    return table
+
+
+def format_percentiles(table: dict) -> str:
+    """The table as text: statistic, real value, then per generator its percentile and 5-95%."""
+    names = list(table["generators"])
+    head = f"{'statistic':<24}{'real':>9}" + "".join(f"{n:>30}" for n in names)
+    lines = [
+        f"real series' percentile among generated paths of {table['length']} returns "
+        f"(real: its last {table['real_length']} training returns; * outside 5-95)",
+        head,
+    ]
+    for key in STATISTICS:
+        cells = []
+        for n in names:
+            row = table["generators"][n][key]
+            if row is None:
+                cells.append(f"{'n/a':>30}")
+                continue
+            flag = "*" if not 5 <= row["percentile"] <= 95 else " "
+            cells.append(
+                f"{row['percentile']:>6.0f}{flag} [{row['q05']:8.3f}, {row['q95']:8.3f}]".rjust(30)
+            )
+        lines.append(f"{key:<24}{table['real'][key]:>9.3f}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def join_positions(length: int, window: int, known: int) -> list[int]:
+    """Where rolled windows join in a path of ``length``: window, window + (window - known), ..."""
+    step = window - known
+    return list(range(window, length, step))
+
+
+def seam_windows(
+    paths: np.ndarray, window: int, known: int, width: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-windows of ``width`` returns inside one window's new returns, and ones centred on a join.
+
+    The inside ones are centred between two joins (or in the first window), as
+    far from every join as the rolling allows.
+    """
+    joins = join_positions(paths.shape[1], window, known)
+    step, half = window - known, width // 2
+    inside, straddle = [], []
+    for j in joins:
+        if j + half <= paths.shape[1]:
+            straddle.append(paths[:, j - half : j + half])
+        centre = j + step // 2
+        if centre + half <= paths.shape[1] and step >= width:
+            inside.append(paths[:, centre - half : centre + half])
+    if not inside or not straddle:
+        return np.empty((0, width)), np.empty((0, width))
+    return np.concatenate(inside), np.concatenate(straddle)
+
+
+def seam_test(paths: np.ndarray, window: int, known: int, width: int = 64) -> dict | None:
+    """The features classifier's balanced accuracy telling join-straddling sub-windows from
+    inside ones (0.5: the joins do not show); None when the paths hold too few of either."""
+    inside, straddle = seam_windows(paths, window, known, width)
+    if min(len(inside), len(straddle)) < 20:
+        return None
+    return features_classifier(inside, straddle, seeds=(0,))

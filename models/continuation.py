@@ -1,0 +1,200 @@
+"""Continue a known history: one checkpoint generates a window from nothing or after given returns.
+
+A model trained with CONTEXT_FRACTIONS sees, beside the noisy image, the
+scalogram of its window's first returns with every later return set to zero
+(masked to the known columns) and a mask channel that marks the known columns.
+Half of the training windows get no history (so the same model stays the
+unconditional one), the other half the first ``margin + k`` returns of their
+model window, ``k = round(f * WINDOW_SIZE)`` for ``f`` drawn from
+CONTEXT_FRACTIONS. The left edge margin is part of the history: the margin's
+returns are the ones before the first known output return, so a continued
+window starts exactly where its history ends.
+
+A continued window's returns are the transform's unit-RMS inverse scaled so that
+its known columns have the RMS of the known returns: the level follows the
+context, never the fitted level draw; the local volatility row (the shape) is
+generated given the context. The known returns are then written back unchanged,
+so a history is never altered (:func:`continue_window`).
+
+Long paths roll windows (:func:`extend`): each new window continues the last
+``margin + k`` returns of the path so far and adds ``WINDOW_SIZE - k`` returns.
+Window ``j`` of path ``i`` is drawn from the seed ``derive_seed(seed, i, j)``,
+so a path is the same whatever the batch of paths it is sampled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from data.returns import ReturnNormalizer
+from models.diffusion import sample
+from transforms.volatility import EPS, VolatilityScalogram
+from utils.errors import ScalodiffError
+from utils.seeding import derive_seed
+
+# Share of training windows that get no history: the unconditional model keeps half the data.
+NO_CONTEXT_SHARE = 0.5
+
+
+def known_lengths(fractions: Sequence[float] | None, window_size: int) -> tuple[int, ...]:
+    """The numbers of known returns a model trained with ``fractions`` continues, ascending.
+
+    >>> known_lengths((0.25, 0.5, 0.75), 256)
+    (64, 128, 192)
+    """
+    return tuple(sorted({max(1, round(float(f) * window_size)) for f in fractions or ()}))
+
+
+def context_channel_count(transform: Any) -> int:
+    """Extra UNet input channels: the known part's scalogram channels plus the mask."""
+    return int(transform.channels) + 1
+
+
+def draw_known_columns(
+    fractions: Sequence[float], window_size: int, margin: int, n: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Known model columns per training window: 0 for NO_CONTEXT_SHARE of them, else margin + k."""
+    ks = torch.tensor([margin + k for k in known_lengths(fractions, window_size)])
+    none = torch.rand(n, generator=generator) < NO_CONTEXT_SHARE
+    pick = torch.randint(0, len(ks), (n,), generator=generator)
+    return torch.where(none, torch.zeros_like(ks[pick]), ks[pick])
+
+
+def context_channels(
+    transform: VolatilityScalogram, windows: torch.Tensor, known_cols: torch.Tensor
+) -> torch.Tensor:
+    """The UNet's context input [B, C + 1, H, W] for normalized model windows [B, W].
+
+    Only the first ``known_cols[b]`` returns of window b are read: the rest are set
+    to zero before the transform and its image is kept on the known columns only.
+    The last channel is the mask (1 on known columns). ``known_cols`` 0 gives zeros.
+    """
+    width = windows.shape[-1]
+    mask = torch.arange(width, device=windows.device)[None, :] < known_cols[:, None].to(
+        windows.device
+    )
+    mask = mask.to(windows.dtype)
+    # An all-zero window gives a finite image (its RMS is EPS), which the mask then removes.
+    image = transform.forward(windows * mask) * mask[:, None, None, :]
+    height = image.shape[2]
+    mask_channel = mask[:, None, None, :].expand(-1, 1, height, -1)
+    return torch.cat([image, mask_channel.to(image.dtype)], dim=1)
+
+
+def continue_window(
+    transform: VolatilityScalogram, images: torch.Tensor, known: torch.Tensor
+) -> torch.Tensor:
+    """Normalized output windows [B, L] from generated images, continuing ``known`` [B, c].
+
+    ``known`` holds the first c model-window returns (the left margin, then the
+    known output returns). The generated window is scaled so that its first c
+    returns have the RMS of ``known``, and those c returns are replaced by
+    ``known`` itself; the margins are then dropped.
+    """
+    u = transform.unit_inverse(images.double(), generated=True)
+    c = known.shape[-1]
+    known = known.to(u)
+    scale = known.square().mean(-1).sqrt() / u[:, :c].square().mean(-1).sqrt().clamp_min(EPS)
+    y = u * scale[:, None]
+    y[:, :c] = known
+    m = transform.margin
+    return y[:, m : y.shape[-1] - m]
+
+
+@dataclass
+class Continuer:
+    """A context model ready to continue histories given in real units.
+
+    ``known`` is k, the output returns each window continues; every window adds
+    ``transform.output_size - k`` new returns.
+    """
+
+    unet: torch.nn.Module
+    sampler: Any
+    steps: int
+    transform: VolatilityScalogram
+    normalizer: ReturnNormalizer
+    known: int
+    device: torch.device
+    labels: torch.Tensor | None = None
+    null_labels: torch.Tensor | None = None
+    guidance: float = 1.0
+
+    @property
+    def history(self) -> int:
+        """Returns of history each window reads: the left margin plus k."""
+        return self.transform.margin + self.known
+
+    @property
+    def new_per_window(self) -> int:
+        return self.transform.output_size - self.known
+
+    def window(self, history: np.ndarray, seeds: list[int], rows: slice) -> np.ndarray:
+        """Whole windows [B, L] in real units continuing ``history`` [B, >= margin + k].
+
+        The first k returns are the history's last k, unchanged; ``rows`` selects
+        the label rows of a conditional model.
+        """
+        tail = np.asarray(history, dtype=np.float64)[:, -self.history :]
+        z = torch.from_numpy(self.normalizer.transform(tail, dtype=np.float64))
+        windows = torch.zeros((len(tail), self.transform.window_size), dtype=torch.float64)
+        windows[:, : self.history] = z
+        cols = torch.full((len(tail),), self.history)
+        ctx = context_channels(self.transform, windows, cols).float()
+        images = sample(
+            self.unet,
+            self.sampler,
+            seeds,
+            self.steps,
+            self.device,
+            class_labels=None if self.labels is None else self.labels[rows],
+            null_labels=None if self.null_labels is None else self.null_labels[rows],
+            guidance=self.guidance,
+            context=ctx,
+        )
+        y = continue_window(self.transform, images.cpu(), z).numpy()
+        out = np.asarray(self.normalizer.inverse(y), dtype=np.float64)
+        out[:, : self.known] = tail[:, self.transform.margin :]
+        return out
+
+
+def extend(
+    cont: Continuer,
+    history: np.ndarray,
+    n_new: int,
+    seed: int,
+    batch: int,
+    on_window: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """``n_new`` returns [N, n_new] continuing each row of ``history`` [N, h], window by window.
+
+    Window j (from 1) of row i uses ``derive_seed(seed, i, j)``; rows are
+    sampled ``batch`` at a time, which does not change them.
+    """
+    history = np.asarray(history, dtype=np.float64)
+    n, have = history.shape
+    if have < cont.history:
+        raise ScalodiffError(
+            f"a continuation reads the last {cont.history} returns ({cont.known} known plus the "
+            f"{cont.transform.margin}-return edge margin), but the history has {have}; give a "
+            "longer context or a smaller CONTEXT_KNOWN (--known)"
+        )
+    windows = -(-n_new // cont.new_per_window)
+    paths = np.empty((n, have + windows * cont.new_per_window))
+    paths[:, :have] = history
+    end = have
+    for j in range(1, windows + 1):
+        for lo in range(0, n, batch):
+            rows = slice(lo, min(n, lo + batch))
+            seeds = [derive_seed(seed, i, j) for i in range(rows.start, rows.stop)]
+            new = cont.window(paths[rows, :end], seeds, rows)[:, cont.known :]
+            paths[rows, end : end + cont.new_per_window] = new
+            if on_window is not None:
+                on_window()
+        end += cont.new_per_window
+    return paths[:, have : have + n_new]

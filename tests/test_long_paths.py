@@ -1,0 +1,200 @@
+"""Continuation, long paths and scenarios: what a user of --length and --context sees.
+
+One tiny context model (window 32, margin 2, a few training steps) serves every
+test; an untrained-for-long model is enough to check the mechanics: known
+returns come back exactly, rolling does not depend on the batch, lengths of any
+size work, and the user's mistakes get one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import generate
+import train
+from evaluation.long_paths import (
+    join_positions,
+    path_statistics,
+    seam_windows,
+    yearly_max_drawdown,
+)
+from models.continuation import context_channels, extend, known_lengths
+from tests.conftest import tiny_settings
+from tests.test_bad_input import fails, price_csv
+from transforms.volatility import VolatilityScalogram
+from transforms.wavelet import Scalogram
+
+FAST = ["--n", "3", "--batch-size", "3", "--steps", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, one_thread) -> Path:
+    root = tmp_path_factory.mktemp("roll")
+    argv = [*tiny_settings(root, MAX_STEPS=2), "--data", "sp500", "--run-name", "r"]
+    assert train.main([*argv, "--no-progress"]) == 0
+    return root / "r"
+
+
+def test_context_channels_read_only_the_known_returns() -> None:
+    tr = VolatilityScalogram(Scalogram(window_size=36, n_scales=5), margin=2)
+    x = torch.randn(64, 36, dtype=torch.float64)
+    tr.fit(x)
+    cols = torch.tensor([0, 10, 20])
+    ctx = context_channels(tr, x[:3], cols)
+    changed = x[:3].clone()
+    changed[:, 20:] += 5.0  # returns after every window's known part
+    again = context_channels(tr, changed, cols)
+    assert torch.equal(ctx, again)
+    assert ctx[0].abs().max() == 0  # no history: all zeros, mask included
+    assert ctx[1, -1, :, :10].eq(1).all() and ctx[1, -1, :, 10:].eq(0).all()
+    changed[1, 5] += 1.0  # a known return: the context sees it
+    assert not torch.equal(context_channels(tr, changed, cols)[1], ctx[1])
+
+
+def test_known_returns_come_back_exactly(run: Path) -> None:
+    gen = generate.load(run)
+    plan = gen.plan(generate.SampleOptions(n=3, steps=2, progress=False))
+    cont = gen.continuer(plan, None)
+    assert cont.known == 16  # nearest WINDOW_SIZE / 2 among the trained 8, 16, 24
+    history = np.random.default_rng(0).normal(0, 0.013, (3, 40))
+    window = cont.window(history, [1, 2, 3], slice(0, 3))
+    assert window.shape == (3, 32)
+    np.testing.assert_array_equal(window[:, :16], history[:, -16:])
+    assert np.isfinite(window).all() and np.abs(window[:, 16:]).min() > 0
+    # The level follows the context: a history ten times as volatile gives a continuation
+    # about ten times as volatile (same seeds, so the same generated shape).
+    loud = cont.window(10 * history, [1, 2, 3], slice(0, 3))
+    ratio = loud[:, 16:].std() / window[:, 16:].std()
+    assert 9.0 < ratio < 11.0
+
+
+def test_long_paths_same_seed_whatever_the_batch_and_odd_length(run: Path, tmp_path: Path) -> None:
+    outs = []
+    for batch in ("3", "2"):
+        out = tmp_path / f"long{batch}.npy"
+        argv = ["--checkpoint", str(run), *FAST, "--batch-size", batch, "--seed", "4"]
+        assert generate.main([*argv, "--length", "77", "--out", str(out)]) == 0
+        outs.append(np.load(out))
+    assert outs[0].shape == (3, 77)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-6)
+    # The first window is today's single-window path with the same seed.
+    one = tmp_path / "one.npy"
+    argv = ["--checkpoint", str(run), *FAST, "--seed", "4", "--out", str(one), "--no-plot"]
+    assert generate.main(argv) == 0
+    np.testing.assert_allclose(outs[0][:, :32], np.load(one), rtol=0, atol=1e-7)
+    short = tmp_path / "short.npy"
+    assert generate.main([*argv[:-3], "--length", "5", "--out", str(short)]) == 0
+    assert np.load(short).shape == (3, 5)
+
+
+def test_extend_rows_do_not_depend_on_the_batch(run: Path) -> None:
+    gen = generate.load(run)
+    cont = gen.continuer(gen.plan(generate.SampleOptions(n=2, steps=2, progress=False)), 8)
+    history = np.random.default_rng(1).normal(0, 0.01, (2, 30))
+    both = extend(cont, history, 50, seed=7, batch=2)
+    alone = extend(cont, history[1:], 50, seed=7, batch=1)
+    assert both.shape == (2, 50)
+    # Row 1 sampled alone is row 0 of its call: seeds follow the row index, so it differs...
+    assert not np.allclose(alone[0], both[1])
+    # ...while the same rows in other batches agree.
+    np.testing.assert_allclose(extend(cont, history, 50, seed=7, batch=1), both, atol=1e-6)
+
+
+def test_scenarios_write_dated_paths_and_a_fan_chart(run: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "scen.csv"
+    argv = ["--checkpoint", str(run), *FAST, "--context", "sp500", "--context-end", "2010-06-30"]
+    assert generate.main([*argv, "--horizon", "20", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, parse_dates=["date"])
+    assert list(frame.columns) == ["path", "step", "date", "log_return", "price"]
+    first = frame[frame.path == 0]
+    assert first.date.iloc[0] == pd.Timestamp("2010-07-01")  # the next real trading day
+    assert first.date.is_monotonic_increasing and len(first) == 20
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "realized" in printed and "ms per generated day" in printed
+
+
+def test_context_errors_are_one_line(run: Path, tmp_path: Path, capsys) -> None:
+    base = ["--checkpoint", str(run), *FAST, "--horizon", "5", "--no-plot"]
+    short, _, _ = price_csv(tmp_path / "short.csv", n=12)
+    msg = fails(generate.main, [*base, "--context", str(short)], capsys)
+    assert "11 returns" in msg and "last 18" in msg  # 16 known + the 2-return margin
+    msg = fails(generate.main, [*base, "--context", "sp500", "--context-end", "1990-01-01"], capsys)
+    assert "outside" in msg and "1999-01-04" in msg
+    msg = fails(generate.main, [*base, "--context", "sp500", "--context-end", "soon"], capsys)
+    assert "not a date" in msg
+    gappy, dates, prices = price_csv(tmp_path / "gap.csv", n=200)
+    shifted = pd.to_datetime(dates) + pd.to_timedelta([0] * 190 + [60] * 10, unit="D")
+    rows = [f"{d:%Y-%m-%d},{p:.4f}" for d, p in zip(shifted, prices, strict=True)]
+    gappy.write_text("Date,Close\n" + "\n".join(rows) + "\n")
+    msg = fails(generate.main, [*base, "--context", str(gappy)], capsys)
+    assert "gap" in msg and "--context-end" in msg
+    bad, _, _ = price_csv(tmp_path / "bad.csv", n=100)
+    bad.write_text(bad.read_text().replace(bad.read_text().splitlines()[50].split(",")[1], "-3"))
+    assert "bad.csv" in fails(generate.main, [*base, "--context", str(bad)], capsys)
+    msg = fails(generate.main, [*base, "--context", "sp500", "--known", "10"], capsys)
+    assert "8, 16, 24" in msg
+    assert "--context" in fails(generate.main, [*base], capsys)
+
+
+def test_model_without_context_samples_and_refuses_to_continue(
+    tmp_path: Path, one_thread, capsys
+) -> None:
+    flags = tiny_settings(tmp_path, MAX_STEPS=1, CONTEXT_FRACTIONS="()")
+    assert train.main([*flags, "--data", "sp500", "--run-name", "old", "--no-progress"]) == 0
+    unet = generate.load(tmp_path / "old").loaded["unet"]
+    assert unet.config.in_channels == unet.config.out_channels == 1
+    argv = ["--checkpoint", str(tmp_path / "old"), *FAST, "--no-plot"]
+    assert generate.main([*argv, "--out", str(tmp_path / "p.npy")]) == 0
+    msg = fails(generate.main, [*argv, "--length", "100", "--out", str(tmp_path / "q.npy")], capsys)
+    assert "without context" in msg and "CONTEXT_FRACTIONS" in msg
+
+
+def test_known_lengths_and_the_setting_check(capsys) -> None:
+    assert known_lengths((0.5, 0.25, 0.5), 32) == (8, 16)
+    assert known_lengths((), 256) == ()
+    msg = fails(train.main, ["--set", "CONTEXT_FRACTIONS=(0.5, 1.0)"], capsys)
+    assert "CONTEXT_FRACTIONS" in msg and "between 0 and 1" in msg
+
+
+def test_long_path_statistics_on_known_series() -> None:
+    rng = np.random.default_rng(0)
+    iid = rng.standard_normal((40, 1500)) * 0.01
+    stats = path_statistics(iid)
+    assert abs(np.median(stats["excess kurtosis"])) < 0.2
+    assert abs(np.median(stats["ACF |r| lag 1"])) < 0.03
+    assert abs(np.median(stats["DFA exponent of |r|"]) - 0.5) < 0.1
+    # One fall of 20% in a year and nothing else: the yearly max drawdown is that fall / 5 years.
+    fall = np.zeros((1, 5 * 252))
+    fall[0, 10] = np.log(0.8)
+    np.testing.assert_allclose(yearly_max_drawdown(fall), [-np.log(0.8) / 5])
+
+
+def test_seam_windows_sit_on_and_between_joins() -> None:
+    paths = np.arange(700, dtype=float)[None, :]
+    assert join_positions(700, 256, 128) == [256, 384, 512, 640]
+    inside, straddle = seam_windows(paths, 256, 128, width=64)
+    assert [w[0] for w in straddle] == [224, 352, 480, 608]
+    assert [w[0] for w in inside] == [288, 416, 544]
+
+
+def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
+    import evaluate
+
+    iid = np.random.default_rng(1).standard_normal((40, 700)) * 0.012
+    np.save(tmp_path / "iid.npy", iid.astype(np.float32))
+    argv = ["--real", "sp500", "--synthetic", str(tmp_path / "iid.npy"), "--out", str(tmp_path)]
+    assert evaluate.main([*argv, "--window", "256", "--known", "128"]) == 0
+    table = json.loads((tmp_path / "long_paths.json").read_text())
+    assert set(table["generators"]) == {"iid", "garch-t", "bootstrap"}
+    # Gaussian paths have no fat tails: the real S&P 500's kurtosis lies above all of them.
+    assert table["generators"]["iid"]["excess kurtosis"]["percentile"] > 95
+    seam = table["seams"]["iid"]
+    assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
+    assert "seam test iid" in capsys.readouterr().out
