@@ -36,7 +36,8 @@ FAST = ["--n", "3", "--batch-size", "3", "--steps", "2", "--no-progress"]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, one_thread) -> Path:
     root = tmp_path_factory.mktemp("roll")
-    argv = [*tiny_settings(root, MAX_STEPS=2), "--data", "sp500", "--run-name", "r"]
+    settings = tiny_settings(root, MAX_STEPS=2, CONTEXT_FRACTIONS="(0.25,0.5,0.75)")
+    argv = [*settings, "--data", "sp500", "--run-name", "r"]
     assert train.main([*argv, "--no-progress"]) == 0
     return root / "r"
 
