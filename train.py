@@ -286,25 +286,26 @@ def finish_checkpoint(
     transform; an unconditional run also keeps its untrained model's figures, which
     generate.py prints beside the trained ones.
     """
-    lines = []
-    if settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0):
-        loaded = ckpt.load_for_sampling(final)
+    steps = settings["SAMPLING_STEPS"] or default_steps(
+        settings["SAMPLER"], settings["NUM_TIMESTEPS"]
+    )
+    fit_spread = settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0)
+    reference = data.conditioning is None and steps <= UNTRAINED_REFERENCE_MAX_STEPS
+    lines, loaded = [], ckpt.load_for_sampling(final) if fit_spread or reference else {}
+    if fit_spread:
         fit = fit_local_spread(
             loaded, transform, data.windows, device=device, conditioning=data.conditioning
         )
         transform.local_spread = fit["factor"]
-        ckpt.write_json_atomic(final, "transform.json", transform.to_json())
+        loaded["transform"] = transform.to_json()  # what the untrained reference samples with
+        ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
         lines.append(
             f"local volatility row: generated spread {fit['generated']:.3f} against the training "
             f"rows' {fit['real']:.3f} ({fit['n']} windows): generated rows scaled by "
             f"{fit['factor']:.3f} (LOCAL_SPREAD = fitted)"
         )
-    steps = settings["SAMPLING_STEPS"] or default_steps(
-        settings["SAMPLER"], settings["NUM_TIMESTEPS"]
-    )
-    if data.conditioning is None and steps <= UNTRAINED_REFERENCE_MAX_STEPS:
-        reference = untrained_reference(ckpt.load_for_sampling(final))
-        ckpt.write_untrained_reference(final, reference)
+    if reference:
+        ckpt.write_untrained_reference(final, untrained_reference(loaded))
         lines.append("untrained model's figures stored for generate.py's comparison")
     elif data.conditioning is None:
         lines.append(
