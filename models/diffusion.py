@@ -145,6 +145,9 @@ class EMA:
         self.step += 1
         d = min(self.decay, (1 + self.step) / (10 + self.step))
         params = [p.detach().float() for p in model.parameters()]
+        if self.shadow and self.shadow[0].device != params[0].device:
+            # Built (or restored) on the CPU before the model was moved to its device.
+            self.shadow = [s.to(params[0].device) for s in self.shadow]
         torch._foreach_lerp_(self.shadow, params, 1.0 - d)
 
     @torch.no_grad()

@@ -214,3 +214,14 @@ def test_edge_margin_trains_wider_windows_and_writes_window_size_paths(
     off = tiny(MAX_STEPS=1, EDGE_MARGIN=4, VOLATILITY_ROW=False, LOCAL_VOL_WINDOW=0)
     assert train.main([*off, "--data", "sp500", "--run-name", "q"]) == 2
     assert "EDGE_MARGIN needs VOLATILITY_ROW" in capsys.readouterr().err
+
+
+def test_ema_follows_the_model_to_its_device() -> None:
+    """The average is built before accelerate moves the model (to a GPU): it must follow."""
+    from models.diffusion import EMA
+
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, 0.9)
+    model.to("meta")  # another device, without needing a GPU
+    ema.update(model)
+    assert all(s.device.type == "meta" for s in ema.shadow)
