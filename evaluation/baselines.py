@@ -201,6 +201,32 @@ class GarchBaseline:
             out[:, t] = eps_prev
         return self.mu + out[:, self.burn :]
 
+    def next_variances(self, returns: np.ndarray) -> np.ndarray:
+        """Conditional variance of the next return after each of ``returns`` [T]: the fitted
+        recursion run through the history, started at the variance of its first 75 returns."""
+        eps = np.asarray(returns, dtype=np.float64) - self.mu
+        var = np.empty(len(eps))
+        prev = float(np.mean(eps[:75] ** 2))
+        for t, e in enumerate(eps):
+            prev = self.omega + self.alpha * e**2 + self.beta * prev
+            var[t] = prev
+        return var
+
+    def continue_paths(
+        self, next_variance: float, n: int, length: int, seed: int = 0
+    ) -> np.ndarray:
+        """[n, length] returns that continue a history whose next variance is ``next_variance``
+        (a forecast of the fitted model by simulation)."""
+        _check_sample_args(n, length)
+        t_scale = np.sqrt((self.nu - 2) / self.nu)
+        z = np.stack([g.standard_t(self.nu, length) * t_scale for g in _rngs(seed, n)])
+        var = np.full(n, float(next_variance))
+        out = np.empty((n, length))
+        for t in range(length):
+            out[:, t] = np.sqrt(var) * z[:, t]
+            var = self.omega + self.alpha * out[:, t] ** 2 + self.beta * var
+        return self.mu + out
+
 
 BASELINES: dict[str, type] = {
     "gaussian": GaussianBaseline,

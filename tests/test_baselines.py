@@ -64,6 +64,23 @@ def test_garch_fit_recovers_parameters_and_clusters(garch_series):
     assert acf(np.abs(x), 5)[0] > 0.05
 
 
+def test_garch_forecast_filters_as_arch_does_and_starts_from_that_variance(garch_series):
+    from arch import arch_model
+
+    gen = b.fit_baseline("garch", garch_series)
+    s = garch_series.std()
+    fixed = arch_model(garch_series / s, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fix(
+        [gen.mu / s, gen.omega / s**2, gen.alpha, gen.beta, gen.nu]
+    )
+    arch_var = (fixed.conditional_volatility * s) ** 2  # of return t, given returns before it
+    ours = gen.next_variances(garch_series)  # of return t + 1, given returns up to t
+    np.testing.assert_allclose(ours[499:-1], arch_var[500:], rtol=1e-9)
+    calm, wild = np.argmin(ours), np.argmax(ours)
+    for t in (calm, wild):
+        first = gen.continue_paths(ours[t], 4000, 5, seed=1)[:, 0]
+        assert first.std() == pytest.approx(np.sqrt(ours[t]), rel=0.08)
+
+
 def test_user_errors_are_scalodiff_errors(garch_series):
     with pytest.raises(ScalodiffError, match="gaussian, bootstrap, garch"):
         b.fit_baseline("gan", garch_series)

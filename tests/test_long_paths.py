@@ -9,6 +9,7 @@ size work, and the user's mistakes get one-line errors.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +200,30 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     seam = table["seams"]["iid"]
     assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
     assert "seam test iid" in capsys.readouterr().out
+
+
+def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
+    run: Path, tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import scenarios
+
+    dates = scenarios.forecast_dates(1000, 800, 40, 20, None)
+    assert dates[0] == 799 and np.all(np.diff(dates) == 20) and dates[-1] + 20 < 1000
+    assert len(scenarios.forecast_dates(1000, 800, 40, 20, 3)) == 3
+    argv = ["--checkpoint", str(run), "--n", "20", "--dates", "4", "--horizons", "1", "20"]
+    assert scenarios.main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
+    result = json.loads((tmp_path / "scenarios.json").read_text())
+    assert result["dates"] == 4 and set(result["horizons"]) == {"1", "20"}
+    for rows in result["horizons"].values():
+        assert set(rows) == {"ours", "ours, no context", "garch-t"}
+        assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
+        assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
+    # 20-day sums spread more than single days, so their CRPS is larger.
+    assert result["horizons"]["20"]["garch-t"]["crps"] > result["horizons"]["1"]["garch-t"]["crps"]
+    assert "| 20 | ours |" in (tmp_path / "scenarios.md").read_text()
+    assert (tmp_path / "pit.png").stat().st_size > 10_000
+    assert len(result["horizons"]["1"]["ours"]["pit"]) == 4
+    assert scenarios.main([*argv[:2], "--n", "5", "--out", str(tmp_path)]) != 0  # too few for VaR
+    with pytest.raises(SystemExit):
+        scenarios.build_parser().parse_args(["--n", "5"])  # --checkpoint is required

@@ -1,0 +1,289 @@
+"""Scenario backtest: continue the held-out history from many dates and score the forecasts.
+
+    python benchmarks/scenarios.py --checkpoint RUN            # every 20th held-out day, 1,000 scenarios (a GPU)
+    python benchmarks/scenarios.py --checkpoint RUN --quick    # 12 dates, 64 scenarios (CPU, minutes)
+
+RUN is a context model (trained with CONTEXT_FRACTIONS). Its own data and
+TRAIN_FRAC split the series; the forecast dates t lie in the held-out part,
+spaced by the longest horizon so that no two forecasts overlap (the tests below
+assume independent dates). At each t three forecasters draw N scenarios of the
+next H returns:
+
+- ours: the model continuing the real history up to t (CONTEXT_KNOWN returns);
+- ours, no context: the same checkpoint's unconditional windows (the level drawn
+  afresh, the same scenarios at every date): what the context must beat;
+- GARCH(1,1)-t fitted by ``arch`` on the training part, its variance filtered
+  through the history up to t, then simulated.
+
+For H in --horizons, on the cumulative log return over H days: the PIT and its KS
+test, the mean CRPS (with the paired difference to GARCH-t and its 95% interval),
+and the 1% and 5% VaR hit rates with the Kupiec and Christoffersen p-values.
+Writes OUT/scenarios.json, OUT/scenarios.md and the PIT histograms OUT/pit.png;
+prints the table and the verdicts of the targets: KS and Kupiec not rejected at 5%, CRPS no worse than
+GARCH-t's and better than ours without context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import evaluate  # noqa: E402  (the repository root is on the path only now)
+import generate  # noqa: E402
+from data.readers import load_prices  # noqa: E402
+from data.returns import log_returns, split_by_time  # noqa: E402
+from evaluation.baselines import GarchBaseline  # noqa: E402
+from evaluation.forecast_scores import (  # noqa: E402
+    christoffersen_independence,
+    crps_ensemble,
+    kupiec_pof,
+    pit_ks,
+    pit_values,
+    var_hits,
+)
+from models.continuation import extend  # noqa: E402
+from utils.errors import ScalodiffError, run_script  # noqa: E402
+from utils.settings import data_source  # noqa: E402
+
+VAR_LEVELS = (0.01, 0.05)
+FORECASTERS = ("ours", "ours, no context", "garch-t")
+
+
+def forecast_dates(
+    n_returns: int, n_train: int, history: int, step: int, m: int | None
+) -> np.ndarray:
+    """Indices t of the last known return: held-out, ``step`` apart, with ``step`` returns after."""
+    candidates = np.arange(max(n_train - 1, history - 1), n_returns - step, step)
+    if len(candidates) == 0:
+        raise ScalodiffError(
+            f"the held-out part ({n_returns - n_train} returns) is too short for a {step}-day "
+            "horizon; lower TRAIN_FRAC in the run or pass shorter --horizons"
+        )
+    if m is not None and m < len(candidates):
+        candidates = candidates[np.linspace(0, len(candidates) - 1, m).round().astype(int)]
+    return candidates
+
+
+def context_scenarios(
+    gen: Any, plan: Any, known: int | None, r: np.ndarray, dates: np.ndarray, horizon: int
+) -> tuple[np.ndarray, float]:
+    """[M, N, horizon] continuations of the real history up to each date, and the seconds taken."""
+    o = plan.options
+    cont = gen.continuer(plan, known)
+    history = np.repeat(np.stack([r[t + 1 - cont.history : t + 1] for t in dates]), o.n, axis=0)
+    windows = -(-horizon // cont.new_per_window) * -(-len(history) // o.batch_size)
+    t0 = time.perf_counter()
+    with tqdm(total=windows, unit="batch", desc="ours", disable=not o.progress) as bar:
+        paths = extend(cont, history, horizon, o.seed, o.batch_size, lambda: bar.update(1))
+    return paths.reshape(len(dates), o.n, horizon), time.perf_counter() - t0
+
+
+def garch_scenarios(
+    fit: GarchBaseline, r: np.ndarray, dates: np.ndarray, n: int, horizon: int, seed: int
+) -> np.ndarray:
+    """[M, N, horizon] GARCH-t simulations from the variance filtered up to each date."""
+    next_var = fit.next_variances(r)
+    return np.stack(
+        [fit.continue_paths(next_var[t], n, horizon, seed=seed + i) for i, t in enumerate(dates)]
+    )
+
+
+def score(scenarios: np.ndarray, realized: np.ndarray, seed: int) -> dict[str, Any]:
+    """PIT/KS, CRPS and VaR tests of [M, N] ensembles of one horizon's sums against [M]."""
+    pit = pit_values(scenarios, realized, seed)
+    ks, ks_p = pit_ks(pit)
+    row: dict[str, Any] = {"ks": ks, "ks_p": ks_p, "crps": crps_ensemble(scenarios, realized)}
+    row["pit"] = [round(float(u), 4) for u in pit]
+    for alpha in VAR_LEVELS:
+        hits = var_hits(scenarios, realized, alpha)
+        row[f"var{alpha:g}"] = {
+            "hits": int(hits.sum()),
+            "rate": float(hits.mean()),
+            "kupiec_p": kupiec_pof(hits, alpha)[1],
+            "christoffersen_p": christoffersen_independence(hits)[1],
+        }
+    return row
+
+
+def paired_interval(diff: np.ndarray) -> list[float]:
+    """95% normal interval of the mean of paired differences (dates are non-overlapping)."""
+    half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return [float(diff.mean() - half), float(diff.mean() + half)]
+
+
+def backtest(args: argparse.Namespace) -> dict[str, Any]:
+    """Draw every forecaster's scenarios and score them per horizon."""
+    gen = generate.load(args.checkpoint, device=args.device)
+    run = gen.loaded["settings"]
+    source, _ = data_source(run)
+    prices = load_prices(source, run["COLUMN"])
+    r = log_returns(prices.values)
+    n_train = len(split_by_time(r, run["TRAIN_FRAC"])[0])
+    evaluate.check_same_training_data(gen.step_dir, r[:n_train], source)
+    options = generate.SampleOptions(
+        n=args.n, seed=args.seed, batch_size=args.batch_size, progress=not args.no_progress
+    )
+    plan = gen.plan(options)
+    longest = max(args.horizons)
+    history = gen.continuer(plan, args.known).history
+    dates = forecast_dates(len(r), n_train, history, longest, args.dates)
+    print(
+        f"{source}: {n_train} training returns, {len(r) - n_train} held out; {len(dates)} dates "
+        f"{longest} days apart, {args.n} scenarios each; horizons {args.horizons}"
+    )
+    ours, seconds = context_scenarios(gen, plan, args.known, r, dates, longest)
+    unconditional = gen.generate(plan).returns[:, :longest]
+    garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
+    paths = {
+        "ours": ours,
+        "ours, no context": np.broadcast_to(unconditional, ours.shape),
+        "garch-t": garch,
+    }
+    result: dict[str, Any] = {
+        "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,
+        "first": _label(prices, dates[0]), "last": _label(prices, dates[-1]), "horizons": {},
+    }  # fmt: skip
+    for h in args.horizons:
+        realized = np.stack([r[t + 1 : t + 1 + h].sum() for t in dates])
+        rows = {
+            name: score(x[:, :, :h].sum(axis=2), realized, args.seed) for name, x in paths.items()
+        }
+        for row in rows.values():
+            diff = row["crps"] - rows["garch-t"]["crps"]
+            row["crps_minus_garch"] = [float(diff.mean()), *paired_interval(diff)]
+            diff = row["crps"] - rows["ours, no context"]["crps"]
+            row["crps_minus_no_context"] = [float(diff.mean()), *paired_interval(diff)]
+        for row in rows.values():
+            row["crps"] = float(row["crps"].mean())
+        result["horizons"][str(h)] = rows
+    return result
+
+
+def _label(prices: Any, t: int) -> str:
+    """The date of return t (the price after it), or its index when the data have no dates."""
+    stamps = prices.timestamps
+    return str(stamps[t + 1].date()) if stamps is not None else f"return {t}"
+
+
+def plot_pit(path: Path, result: dict[str, Any]) -> None:
+    """PIT histograms, a row per horizon and a column per forecaster (flat = calibrated)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    horizons = list(result["horizons"])
+    fig, axes = plt.subplots(
+        len(horizons), len(FORECASTERS), figsize=(3.2 * len(FORECASTERS), 2.4 * len(horizons)),
+        squeeze=False, sharex=True,
+    )  # fmt: skip
+    for i, h in enumerate(horizons):
+        for j, name in enumerate(FORECASTERS):
+            row, ax = result["horizons"][h][name], axes[i, j]
+            ax.hist(row["pit"], bins=10, range=(0, 1), color="tab:blue", alpha=0.8)
+            ax.axhline(result["dates"] / 10, color="k", lw=1, ls="--")
+            ax.set_title(f"{name}, H={h}: KS p {row['ks_p']:.2f}", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("PIT of the realized H-day return")
+    fig.suptitle(f"{result['source']}: {result['dates']} held-out dates, {result['n']} scenarios")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(result: dict[str, Any]) -> str:
+    """Markdown: one row per horizon and forecaster."""
+    lines = [
+        "| H | forecaster | PIT KS (p) | CRPS x 100 | CRPS - GARCH-t [95%] x 100 | "
+        "1% VaR hits (Kupiec p, Christoffersen p) | 5% VaR hits (Kupiec p, Christoffersen p) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for h, rows in result["horizons"].items():
+        for name, row in rows.items():
+            d = row["crps_minus_garch"]
+            var = [
+                f"{row[f'var{a:g}']['hits']} ({row[f'var{a:g}']['kupiec_p']:.2f}, "
+                f"{row[f'var{a:g}']['christoffersen_p']:.2f})"
+                for a in VAR_LEVELS
+            ]
+            lines.append(
+                f"| {h} | {name} | {row['ks']:.3f} ({row['ks_p']:.2f}) | {100 * row['crps']:.4f} | "
+                f"{100 * d[0]:+.4f} [{100 * d[1]:+.4f}, {100 * d[2]:+.4f}] | {var[0]} | {var[1]} |"
+            )
+    return "\n".join(lines)
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    """The targets, per horizon, for ours."""
+    out = []
+    for h, rows in result["horizons"].items():
+        ours = rows["ours"]
+        kupiec = all(ours[f"var{a:g}"]["kupiec_p"] >= 0.05 for a in VAR_LEVELS)
+        vs_garch, vs_plain = ours["crps_minus_garch"], ours["crps_minus_no_context"]
+        out.append(
+            f"- H={h}: PIT KS p {ours['ks_p']:.2f} ({'not rejected' if ours['ks_p'] >= 0.05 else 'REJECTED'}); "
+            f"Kupiec {'not rejected' if kupiec else 'REJECTED'} at 1% and 5% VaR; "
+            f"CRPS vs GARCH-t {100 * vs_garch[0]:+.4f} x 1e-2 "
+            f"({'no worse' if vs_garch[1] <= 0 else 'WORSE'}: interval [{100 * vs_garch[1]:+.4f}, {100 * vs_garch[2]:+.4f}]); "
+            f"vs ours without context {100 * vs_plain[0]:+.4f} x 1e-2 "
+            f"({'better' if vs_plain[2] < 0 else 'NOT better'}: [{100 * vs_plain[1]:+.4f}, {100 * vs_plain[2]:+.4f}])"
+        )  # fmt: skip
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--checkpoint", required=True, help="a context model's run or step folder")
+    p.add_argument("--n", type=int, default=1000, help="scenarios per date [%(default)s]")
+    p.add_argument("--dates", type=int, help="at most this many dates (default: all, H apart)")
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 5, 20], help="[1 5 20]")
+    p.add_argument(
+        "--known", type=int, help="CONTEXT_KNOWN (default: the checkpoint's nearest L/2)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="[%(default)s]")
+    p.add_argument("--batch-size", type=int, default=256, help="windows per batch [%(default)s]")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
+    p.add_argument("--out", type=Path, default=Path("outputs/scenarios"), help="output folder")
+    p.add_argument("--quick", action="store_true", help="12 dates, 64 scenarios (CPU)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def scenarios(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.n, args.dates = min(args.n, 64), min(args.dates or 12, 12)
+    if args.n < 20 or min(args.horizons) < 1:
+        raise ScalodiffError("--n must be at least 20 (for the 5% VaR) and --horizons at least 1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = backtest(args)
+    text = table(result)
+    notes = verdicts(result)
+    header = (
+        f"{result['source']}: {result['dates']} dates from {result['first']} to {result['last']}, "
+        f"{result['n']} scenarios each; ours took {result['seconds_ours']:.1f} s"
+    )
+    (args.out / "scenarios.json").write_text(json.dumps(result, indent=1))
+    plot_pit(args.out / "pit.png", result)
+    (args.out / "scenarios.md").write_text("\n\n".join([header, text, "\n".join(notes)]) + "\n")
+    print(f"\n{header}\n\n{text}\n\n" + "\n".join(notes) + f"\n\nwrote {args.out}/scenarios.md")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_script(scenarios, argv, "check --checkpoint (a context model) and its data")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
