@@ -339,7 +339,7 @@ def evaluate_long(
     """Paths longer than a window: the percentile table against GARCH-t and the stationary
     bootstrap at the same length and number, and the seam test of rolled windows."""
     from evaluation.baselines import fit_baseline
-    from evaluation.long_paths import format_percentiles, percentile_table, seam_test
+    from evaluation.long_paths import format_percentiles, join_profile, percentile_table, seam_test
 
     n, length = max(len(x) for x in synthetic.values()), next(iter(synthetic.values())).shape[1]
     baselines = {
@@ -356,6 +356,13 @@ def evaluate_long(
     for name, paths in synthetic.items():
         seam = seam_test(paths, window, known)
         table["seams"][name] = seam
+        profile = join_profile(paths, window, known)
+        if profile is not None:
+            table.setdefault("join_profiles", {})[name] = profile.tolist()
+            print(
+                f"join profile {name}: RMS of the returns 0-{len(profile) - 1} after each join over "
+                f"all rolled returns' (1.0: no damping): {' '.join(f'{v:.2f}' for v in profile)}"
+            )
         if seam is None:
             print(
                 f"seam test {name}: too few joins in paths of {length} (window {window}, known {known})"

@@ -227,11 +227,11 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     out = []
     for h, rows in result["horizons"].items():
         ours = rows["ours"]
-        kupiec = all(ours[f"var{a:g}"]["kupiec_p"] >= 0.05 for a in VAR_LEVELS)
+        rejected = [f"{a:.0%}" for a in VAR_LEVELS if ours[f"var{a:g}"]["kupiec_p"] < 0.05]
         vs_garch, vs_plain = ours["crps_minus_garch"], ours["crps_minus_no_context"]
         out.append(
             f"- H={h}: PIT KS p {ours['ks_p']:.2f} ({'not rejected' if ours['ks_p'] >= 0.05 else 'REJECTED'}); "
-            f"Kupiec {'not rejected' if kupiec else 'REJECTED'} at 1% and 5% VaR; "
+            f"Kupiec {'REJECTED at ' + ' and '.join(rejected) if rejected else 'not rejected at 1% and 5%'} VaR; "
             f"CRPS vs GARCH-t {100 * vs_garch[0]:+.4f} x 1e-2 "
             f"({'no worse' if vs_garch[1] <= 0 else 'WORSE'}: interval [{100 * vs_garch[1]:+.4f}, {100 * vs_garch[2]:+.4f}]); "
             f"vs ours without context {100 * vs_plain[0]:+.4f} x 1e-2 "

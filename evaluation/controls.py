@@ -24,6 +24,7 @@ from diffusers import UNet2DModel
 
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
+from models.continuation import context_channel_count
 from models.diffusion import build_unet, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils.errors import ScalodiffError
@@ -45,9 +46,14 @@ def untrained_unet(loaded: dict[str, Any]) -> UNet2DModel:
     _check_unconditional(loaded)
     settings = loaded["settings"]
     transform = transform_from_json(loaded["transform"])
+    # A context model's UNet reads its history channels too (empty for unconditional windows).
+    context = context_channel_count(transform) if settings.get("CONTEXT_FRACTIONS") else 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings["SEED"])
-        unet = build_unet(settings, transform.channels, transform.height, transform.width)
+        unet = build_unet(
+            settings, transform.channels, transform.height, transform.width,
+            context_channels=context,
+        )  # fmt: skip
     return unet.eval()
 
 

@@ -10,7 +10,10 @@ drawdowns depend on the length.
 
 The seam test asks whether the joins of rolled windows show: the features
 classifier (evaluation.classifiers) is trained to tell sub-windows centred on
-a join from sub-windows in the middle of one window's new returns.
+a join from sub-windows in the middle of one window's new returns. A damped
+return or two right after each join hardly moves a 64-return window's features,
+so the join profile also gives the RMS of the returns at each position after a
+join relative to all rolled returns (1.0: no damping).
 """
 
 from __future__ import annotations
@@ -154,3 +157,17 @@ def seam_test(paths: np.ndarray, window: int, known: int, width: int = 64) -> di
     if min(len(inside), len(straddle)) < 20:
         return None
     return features_classifier(inside, straddle, seeds=(0,))
+
+
+def join_profile(paths: np.ndarray, window: int, known: int, width: int = 8) -> np.ndarray | None:
+    """RMS of the returns 0..width-1 positions after each join, over the RMS of every return
+    after the first window [width] (1.0: the joins do not damp); None without a join."""
+    step = window - known
+    joins = [
+        j for j in join_positions(paths.shape[1], window, known) if j + width <= paths.shape[1]
+    ]
+    if not joins or step < width:
+        return None
+    after = np.stack([paths[:, j : j + width] for j in joins], axis=1)
+    rolled_rms = np.sqrt(np.mean(np.square(paths[:, window:])))
+    return np.sqrt(np.mean(np.square(after), axis=(0, 1))) / rolled_rms

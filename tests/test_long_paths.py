@@ -21,6 +21,7 @@ import generate
 import train
 from evaluation.long_paths import (
     join_positions,
+    join_profile,
     path_statistics,
     seam_windows,
     yearly_max_drawdown,
@@ -227,3 +228,14 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     assert scenarios.main([*argv[:2], "--n", "5", "--out", str(tmp_path)]) != 0  # too few for VaR
     with pytest.raises(SystemExit):
         scenarios.build_parser().parse_args(["--n", "5"])  # --checkpoint is required
+
+
+def test_join_profile_sees_damped_returns_after_joins() -> None:
+    rng = np.random.default_rng(0)
+    paths = rng.standard_normal((64, 320))
+    assert np.allclose(join_profile(paths, 64, 32), 1.0, atol=0.1)
+    for j in join_positions(320, 64, 32):
+        paths[:, j : j + 2] *= 0.5  # the first two returns after every join damped
+    profile = join_profile(paths, 64, 32)
+    assert profile[:2] == pytest.approx([0.5, 0.5], abs=0.08) and profile[3] > 0.9
+    assert join_profile(paths[:, :64], 64, 32) is None  # one window: no join

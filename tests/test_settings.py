@@ -98,3 +98,16 @@ def test_missing_default_file_falls_back_to_sp500_but_a_user_path_does_not(
     source, note = data_source({"CSV_PATH": "data/eurusd.csv"})
     assert source == "sp500" and "built-in" in note
     assert data_source({"CSV_PATH": "mine.csv"}) == ("mine.csv", None)
+
+
+def test_cpu_preset_context_only_where_columns_are_returns() -> None:
+    cpu = apply_preset({**config_defaults(), "PRESET": "cpu"}, cuda_available=False)
+    assert cpu["CONTEXT_FRACTIONS"] == (0.25, 0.5, 0.75)
+    resized = apply_preset(
+        {**config_defaults(), "PRESET": "cpu", "IMAGE_SIZE": 32, "LOCAL_VOL_WINDOW": 0},
+        cuda_available=False,
+    )
+    assert resized["CONTEXT_FRACTIONS"] == ()  # a resized time axis has no column per return
+    asked = {**resized, "PRESET": "cpu", "CONTEXT_FRACTIONS": (0.5,)}
+    with pytest.raises(ScalodiffError, match="cannot be combined with CONTEXT_FRACTIONS"):
+        apply_preset(asked, cuda_available=False)

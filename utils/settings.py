@@ -363,8 +363,11 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # The preset's local row needs the volatility row, and a window long enough for
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
-    if settings.get("CONTEXT_FRACTIONS") is None and not resolved["VOLATILITY_ROW"]:
-        # A continuation takes its level from the known returns through the level row.
+    if settings.get("CONTEXT_FRACTIONS") is None and (
+        not resolved["VOLATILITY_ROW"] or resolved["IMAGE_SIZE"] is not None
+    ):
+        # A continuation takes its level from the known returns through the level row, and
+        # marks the known returns column by column (no resized time axis).
         resolved["CONTEXT_FRACTIONS"] = ()
     if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
         resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
