@@ -71,6 +71,7 @@ SAMPLE_BATCH = 64  # paths per denoising batch (does not change the paths)
 START_PRICE = None  # first price of generated paths; None: the last training price
 LENGTH = None  # returns per generated path; None: WINDOW_SIZE (one window); longer paths roll windows, each continuing the last CONTEXT_KNOWN returns of the path so far (needs CONTEXT_FRACTIONS)
 CONTEXT_KNOWN = None  # known returns each rolled or scenario window continues: one of the checkpoint's round(f * WINDOW_SIZE) for f in CONTEXT_FRACTIONS; None: the one nearest WINDOW_SIZE / 2
+JOIN_OVERLAP = 4  # rolled and scenario windows: the first generated returns after the known history, which the UNet damps (RMS 0.53, 0.70, 0.85, 0.93 of normal), are dropped; each window reads this many more history returns and writes them back in their place (0: off)
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given
 
 # ---------------------------------------------------------------- conditioning

@@ -75,6 +75,12 @@ def build_parser() -> SettingsParser:
         type=int,
     )
     p.add_setting(
+        "--overlap",
+        "JOIN_OVERLAP",
+        "long paths: the JOIN_OVERLAP they were rolled with, for the seam test",
+        type=int,
+    )
+    p.add_setting(
         "--stride", "STRIDE", "step between real window starts (1 uses every window)", type=int
     )
     p.add_setting(
@@ -352,6 +358,7 @@ def evaluate_long(
     table = percentile_table(train, {**synthetic, **baselines})
     print(format_percentiles(table) + "\n")
     window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"] or s["WINDOW_SIZE"] // 2
+    known += s["JOIN_OVERLAP"]  # each rolled window also took that many more path returns
     table["seams"] = {}
     for name, paths in synthetic.items():
         seam = seam_test(paths, window, known)
@@ -369,8 +376,9 @@ def evaluate_long(
             )
         else:
             print(
-                f"seam test {name} (window {window}, known {known}): features classifier telling "
-                f"join-straddling 64-return windows from inside ones, balanced accuracy "
+                f"seam test {name} (window {window}, {known} path returns kept a window): features "
+                f"classifier telling join-straddling 64-return windows from inside ones, balanced "
+                f"accuracy "
                 f"{seam['mean']:.3f} [{seam['ci'][0]:.3f}, {seam['ci'][1]:.3f}] "
                 f"(|acc - 0.5| = {abs(seam['mean'] - 0.5):.3f})"
             )

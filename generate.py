@@ -135,6 +135,13 @@ def build_parser() -> SettingsParser:
         "trained length nearest WINDOW_SIZE / 2)",
         type=int,
     )
+    p.add_setting(
+        "--overlap",
+        "JOIN_OVERLAP",
+        "rolled and scenario windows: generated returns right after the history (damped by the "
+        "UNet) replaced by this many more real ones (0: off)",
+        type=int,
+    )
     p.add_argument(
         "--context",
         metavar="DATA",
@@ -423,7 +430,7 @@ class Generator:
         )
         return Paths(returns, images, plan)
 
-    def continuer(self, plan: Plan, known: int | None) -> Continuer:
+    def continuer(self, plan: Plan, known: int | None, overlap: int = 0) -> Continuer:
         """The checkpoint ready to continue histories, ``known`` returns each window; errors
         for checkpoints trained without context and for lengths it was not trained on."""
         config = self.loaded["unet"].config
@@ -458,15 +465,18 @@ class Generator:
             labels,
             null_labels,
             plan.options.guidance,
+            overlap,
         )
 
-    def long_paths(self, plan: Plan, length: int, known: int | None = None) -> np.ndarray:
+    def long_paths(
+        self, plan: Plan, length: int, known: int | None = None, overlap: int = 0
+    ) -> np.ndarray:
         """Paths of ``length`` returns [n, length]: window 0 as :meth:`generate` makes it, then
         rolled windows, each continuing the path so far."""
         first = self.generate(plan).returns
         if length <= first.shape[1]:
             return first[:, :length]
-        cont = self.continuer(plan, known)
+        cont = self.continuer(plan, known, overlap)
         o = plan.options
         rolled = -(-(length - first.shape[1]) // cont.new_per_window) * -(-o.n // o.batch_size)
         with tqdm(total=rolled, unit="window", desc="rolling", disable=not o.progress) as bar:
@@ -567,7 +577,7 @@ def long_paths(gen: Generator, args: Any, settings: dict[str, Any], options: Sam
         f"returns with {plan.sampler}, {plan.steps} steps on {gen.device}"
     )
     t0 = time.perf_counter()
-    returns = gen.long_paths(plan, length, settings["CONTEXT_KNOWN"])
+    returns = gen.long_paths(plan, length, settings["CONTEXT_KNOWN"], settings["JOIN_OVERLAP"])
     seconds = time.perf_counter() - t0
     write_paths(out, returns, start_price=plan.start_price, overwrite=args.overwrite)
     print(
@@ -588,7 +598,7 @@ def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: Samp
     if args.horizon < 1:
         raise ScalodiffError(f"--horizon {args.horizon}: give a number of returns, 1 or more")
     plan = gen.plan(options)
-    cont = gen.continuer(plan, settings["CONTEXT_KNOWN"])
+    cont = gen.continuer(plan, settings["CONTEXT_KNOWN"], settings["JOIN_OVERLAP"])
     ctx = load_context(
         args.context,
         settings["COLUMN"],

@@ -52,7 +52,7 @@ from evaluation.forecast_scores import (  # noqa: E402
 )
 from models.continuation import extend  # noqa: E402
 from utils.errors import ScalodiffError, run_script  # noqa: E402
-from utils.settings import data_source  # noqa: E402
+from utils.settings import config_defaults, data_source  # noqa: E402
 
 VAR_LEVELS = (0.01, 0.05)
 FORECASTERS = ("ours", "ours, no context", "garch-t")
@@ -74,11 +74,17 @@ def forecast_dates(
 
 
 def context_scenarios(
-    gen: Any, plan: Any, known: int | None, r: np.ndarray, dates: np.ndarray, horizon: int
+    gen: Any,
+    plan: Any,
+    known: int | None,
+    overlap: int,
+    r: np.ndarray,
+    dates: np.ndarray,
+    horizon: int,
 ) -> tuple[np.ndarray, float]:
     """[M, N, horizon] continuations of the real history up to each date, and the seconds taken."""
     o = plan.options
-    cont = gen.continuer(plan, known)
+    cont = gen.continuer(plan, known, overlap)
     history = np.repeat(np.stack([r[t + 1 - cont.history : t + 1] for t in dates]), o.n, axis=0)
     windows = -(-horizon // cont.new_per_window) * -(-len(history) // o.batch_size)
     t0 = time.perf_counter()
@@ -134,13 +140,13 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     )
     plan = gen.plan(options)
     longest = max(args.horizons)
-    history = gen.continuer(plan, args.known).history
+    history = gen.continuer(plan, args.known, args.overlap).history
     dates = forecast_dates(len(r), n_train, history, longest, args.dates)
     print(
         f"{source}: {n_train} training returns, {len(r) - n_train} held out; {len(dates)} dates "
         f"{longest} days apart, {args.n} scenarios each; horizons {args.horizons}"
     )
-    ours, seconds = context_scenarios(gen, plan, args.known, r, dates, longest)
+    ours, seconds = context_scenarios(gen, plan, args.known, args.overlap, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
     garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
     paths = {
@@ -150,6 +156,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     }
     result: dict[str, Any] = {
         "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,
+        "known": args.known, "overlap": args.overlap,
         "first": _label(prices, dates[0]), "last": _label(prices, dates[-1]), "horizons": {},
     }  # fmt: skip
     for h in args.horizons:
@@ -251,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--known", type=int, help="CONTEXT_KNOWN (default: the checkpoint's nearest L/2)"
     )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        default=config_defaults()["JOIN_OVERLAP"],
+        help="JOIN_OVERLAP: damped returns replaced by real ones [config.py: %(default)s]",
+    )
     p.add_argument("--seed", type=int, default=0, help="[%(default)s]")
     p.add_argument("--batch-size", type=int, default=256, help="windows per batch [%(default)s]")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
@@ -272,7 +285,8 @@ def scenarios(argv: list[str] | None = None) -> int:
     notes = verdicts(result)
     header = (
         f"{result['source']}: {result['dates']} dates from {result['first']} to {result['last']}, "
-        f"{result['n']} scenarios each; ours took {result['seconds_ours']:.1f} s"
+        f"{result['n']} scenarios each (JOIN_OVERLAP {result['overlap']}); ours took "
+        f"{result['seconds_ours']:.1f} s"
     )
     (args.out / "scenarios.json").write_text(json.dumps(result, indent=1))
     plot_pit(args.out / "pit.png", result)

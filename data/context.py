@@ -95,7 +95,8 @@ def load_context(
         raise ScalodiffError(
             f"--context {source}: {len(history) - 1} returns up to "
             f"{end or 'its end'}, but the model continues the last {needed}; give a longer "
-            "history, a later --context-end, or a smaller CONTEXT_KNOWN (--known)"
+            "history, a later --context-end, or a smaller CONTEXT_KNOWN (--known) or "
+            "JOIN_OVERLAP (--overlap)"
         )
     dates = stamps[:stop] if stamps is not None else None
     if dates is not None:

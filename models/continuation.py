@@ -124,27 +124,36 @@ class Continuer:
     labels: torch.Tensor | None = None
     null_labels: torch.Tensor | None = None
     guidance: float = 1.0
+    overlap: int = 0
 
     @property
     def history(self) -> int:
-        """Returns of history each window reads: the left margin plus k."""
-        return self.transform.margin + self.known
+        """Returns of history each window reads: the left margin, k and the overlap."""
+        return self.transform.margin + self.known + self.overlap
+
+    @property
+    def kept(self) -> int:
+        """Returns at the start of each output window that are the history's own."""
+        return self.known + self.overlap
 
     @property
     def new_per_window(self) -> int:
-        return self.transform.output_size - self.known
+        return self.transform.output_size - self.kept
 
     def window(self, history: np.ndarray, seeds: list[int], rows: slice) -> np.ndarray:
         """Whole windows [B, L] in real units continuing ``history`` [B, >= margin + k].
 
-        The first k returns are the history's last k, unchanged; ``rows`` selects
-        the label rows of a conditional model.
+        The first k + overlap returns are the history's last ones, unchanged: the
+        model is given the k before the last ``overlap``, and the ``overlap``
+        returns it generates next (damped, right after the known part) are replaced
+        by the real ones. ``rows`` selects the label rows of a conditional model.
         """
         tail = np.asarray(history, dtype=np.float64)[:, -self.history :]
-        z = torch.from_numpy(self.normalizer.transform(tail, dtype=np.float64))
+        given = self.transform.margin + self.known
+        z = torch.from_numpy(self.normalizer.transform(tail[:, :given], dtype=np.float64))
         windows = torch.zeros((len(tail), self.transform.window_size), dtype=torch.float64)
-        windows[:, : self.history] = z
-        cols = torch.full((len(tail),), self.history)
+        windows[:, :given] = z
+        cols = torch.full((len(tail),), given)
         ctx = context_channels(self.transform, windows, cols).float()
         images = sample(
             self.unet,
@@ -159,7 +168,7 @@ class Continuer:
         )
         y = continue_window(self.transform, images.cpu(), z).numpy()
         out = np.asarray(self.normalizer.inverse(y), dtype=np.float64)
-        out[:, : self.known] = tail[:, self.transform.margin :]
+        out[:, : self.kept] = tail[:, self.transform.margin :]
         return out
 
 
@@ -180,9 +189,9 @@ def extend(
     n, have = history.shape
     if have < cont.history:
         raise ScalodiffError(
-            f"a continuation reads the last {cont.history} returns ({cont.known} known plus the "
-            f"{cont.transform.margin}-return edge margin), but the history has {have}; give a "
-            "longer context or a smaller CONTEXT_KNOWN (--known)"
+            f"a continuation reads the last {cont.history} returns ({cont.known} known, the "
+            f"{cont.transform.margin}-return edge margin and a JOIN_OVERLAP of {cont.overlap}), but "
+            f"the history has {have}; give a longer context or a smaller CONTEXT_KNOWN (--known)"
         )
     windows = -(-n_new // cont.new_per_window)
     paths = np.empty((n, have + windows * cont.new_per_window))
@@ -192,7 +201,7 @@ def extend(
         for lo in range(0, n, batch):
             rows = slice(lo, min(n, lo + batch))
             seeds = [derive_seed(seed, i, j) for i in range(rows.start, rows.stop)]
-            new = cont.window(paths[rows, :end], seeds, rows)[:, cont.known :]
+            new = cont.window(paths[rows, :end], seeds, rows)[:, cont.kept :]
             paths[rows, end : end + cont.new_per_window] = new
             if on_window is not None:
                 on_window()

@@ -109,6 +109,23 @@ def test_extend_rows_do_not_depend_on_the_batch(run: Path) -> None:
     np.testing.assert_allclose(extend(cont, history, 50, seed=7, batch=1), both, atol=1e-6)
 
 
+def test_overlap_replaces_the_first_generated_returns_with_real_ones(run: Path) -> None:
+    gen = generate.load(run)
+    plan = gen.plan(generate.SampleOptions(n=3, steps=2, progress=False))
+    plain, overlapped = gen.continuer(plan, 16), gen.continuer(plan, 16, overlap=3)
+    assert (overlapped.history, overlapped.kept) == (plain.history + 3, 19)
+    assert overlapped.new_per_window == plain.new_per_window - 3
+    history = np.random.default_rng(2).normal(0, 0.013, (3, 40))
+    window = overlapped.window(history, [1, 2, 3], slice(0, 3))
+    np.testing.assert_array_equal(window[:, :19], history[:, -19:])
+    # The model was given the 16 returns before the last 3: the window plain draws from
+    # the history without those 3, with the same seeds, generates the same returns after them.
+    same = plain.window(history[:, :-3], [1, 2, 3], slice(0, 3))
+    np.testing.assert_allclose(window[:, 19:], same[:, 19:], rtol=1e-6)
+    rolled = extend(overlapped, history, 30, seed=5, batch=3)
+    assert rolled.shape == (3, 30) and np.isfinite(rolled).all()
+
+
 def test_scenarios_write_dated_paths_and_a_fan_chart(run: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "scen.csv"
     argv = ["--checkpoint", str(run), *FAST, "--context", "sp500", "--context-end", "2010-06-30"]
@@ -127,7 +144,8 @@ def test_context_errors_are_one_line(run: Path, tmp_path: Path, capsys) -> None:
     base = ["--checkpoint", str(run), *FAST, "--horizon", "5", "--no-plot"]
     short, _, _ = price_csv(tmp_path / "short.csv", n=12)
     msg = fails(generate.main, [*base, "--context", str(short)], capsys)
-    assert "11 returns" in msg and "last 18" in msg  # 16 known + the 2-return margin
+    assert "11 returns" in msg and "last 22" in msg  # 16 known, the 2-return margin, overlap 4
+    assert "JOIN_OVERLAP" in msg
     msg = fails(generate.main, [*base, "--context", "sp500", "--context-end", "1990-01-01"], capsys)
     assert "outside" in msg and "1999-01-04" in msg
     msg = fails(generate.main, [*base, "--context", "sp500", "--context-end", "soon"], capsys)

@@ -111,3 +111,8 @@ def test_cpu_preset_context_only_where_columns_are_returns() -> None:
     asked = {**resized, "PRESET": "cpu", "CONTEXT_FRACTIONS": (0.5,)}
     with pytest.raises(ScalodiffError, match="cannot be combined with CONTEXT_FRACTIONS"):
         apply_preset(asked, cuda_available=False)
+
+
+def test_join_overlap_must_not_be_negative() -> None:
+    with pytest.raises(ScalodiffError, match="JOIN_OVERLAP must be 0"):
+        coerce("JOIN_OVERLAP", "-1")

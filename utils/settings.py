@@ -77,6 +77,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "START_PRICE": (_FLOAT, True),
     "LENGTH": (_INT, True),
     "CONTEXT_KNOWN": (_INT, True),
+    "JOIN_OVERLAP": (_INT, False),
     "OUTPUT_DIR": (_STR, False),
     "CONDITION": (_STR, True),
     "CONDITION_QUANTILES": (_TUPLE, True),
@@ -198,6 +199,10 @@ def coerce(name: str, value: Any) -> Any:
     if name == "LOCAL_VOL_WINDOW" and value != 0 and (value < 3 or value % 2 == 0):
         raise ScalodiffError(
             f"setting LOCAL_VOL_WINDOW must be 0 (off) or an odd number of returns >= 3, e.g. 21; got {value}"
+        )
+    if name == "JOIN_OVERLAP" and value < 0:
+        raise ScalodiffError(
+            f"setting JOIN_OVERLAP must be 0 (off) or a number of returns, e.g. 4; got {value}"
         )
     if name == "EDGE_MARGIN" and value < 0:
         raise ScalodiffError(
