@@ -16,8 +16,14 @@ context, never the fitted level draw; the local volatility row (the shape) is
 generated given the context. The known returns are then written back unchanged,
 so a history is never altered (:func:`continue_window`).
 
+The UNet damps the first few returns it generates right after a known part
+(RMS about 0.5, 0.7, 0.85, 0.93 of normal), so a continuation with ``overlap``
+(JOIN_OVERLAP) gives the model the k returns before the history's last
+``overlap`` and writes those real returns over the damped ones.
+
 Long paths roll windows (:func:`extend`): each new window continues the last
-``margin + k`` returns of the path so far and adds ``WINDOW_SIZE - k`` returns.
+``margin + k + overlap`` returns of the path so far and adds
+``WINDOW_SIZE - k - overlap`` returns.
 Window ``j`` of path ``i`` is drawn from the seed ``derive_seed(seed, i, j)``,
 so a path is the same whatever the batch of paths it is sampled in.
 """
@@ -141,7 +147,7 @@ class Continuer:
         return self.transform.output_size - self.kept
 
     def window(self, history: np.ndarray, seeds: list[int], rows: slice) -> np.ndarray:
-        """Whole windows [B, L] in real units continuing ``history`` [B, >= margin + k].
+        """Whole windows [B, L] in real units continuing ``history`` [B, >= self.history].
 
         The first k + overlap returns are the history's last ones, unchanged: the
         model is given the k before the last ``overlap``, and the ``overlap``
