@@ -378,8 +378,7 @@ def evaluate_long(
             print(
                 f"seam test {name} (window {window}, {known} path returns kept a window): features "
                 f"classifier telling join-straddling 64-return windows from inside ones, balanced "
-                f"accuracy "
-                f"{seam['mean']:.3f} [{seam['ci'][0]:.3f}, {seam['ci'][1]:.3f}] "
+                f"accuracy {seam['mean']:.3f} [{seam['ci'][0]:.3f}, {seam['ci'][1]:.3f}] "
                 f"(|acc - 0.5| = {abs(seam['mean'] - 0.5):.3f})"
             )
     table["wall_time_s"] = round(time.perf_counter() - start, 1)

@@ -50,7 +50,7 @@ from evaluation.forecast_scores import (  # noqa: E402
     pit_values,
     var_hits,
 )
-from models.continuation import extend  # noqa: E402
+from models.continuation import Continuer, extend  # noqa: E402
 from utils.errors import ScalodiffError, run_script  # noqa: E402
 from utils.settings import config_defaults, data_source  # noqa: E402
 
@@ -74,17 +74,10 @@ def forecast_dates(
 
 
 def context_scenarios(
-    gen: Any,
-    plan: Any,
-    known: int | None,
-    overlap: int,
-    r: np.ndarray,
-    dates: np.ndarray,
-    horizon: int,
+    cont: Continuer, options: Any, r: np.ndarray, dates: np.ndarray, horizon: int
 ) -> tuple[np.ndarray, float]:
     """[M, N, horizon] continuations of the real history up to each date, and the seconds taken."""
-    o = plan.options
-    cont = gen.continuer(plan, known, overlap)
+    o = options
     history = np.repeat(np.stack([r[t + 1 - cont.history : t + 1] for t in dates]), o.n, axis=0)
     windows = -(-horizon // cont.new_per_window) * -(-len(history) // o.batch_size)
     t0 = time.perf_counter()
@@ -140,13 +133,13 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     )
     plan = gen.plan(options)
     longest = max(args.horizons)
-    history = gen.continuer(plan, args.known, args.overlap).history
-    dates = forecast_dates(len(r), n_train, history, longest, args.dates)
+    cont = gen.continuer(plan, args.known, args.overlap)
+    dates = forecast_dates(len(r), n_train, cont.history, longest, args.dates)
     print(
         f"{source}: {n_train} training returns, {len(r) - n_train} held out; {len(dates)} dates "
         f"{longest} days apart, {args.n} scenarios each; horizons {args.horizons}"
     )
-    ours, seconds = context_scenarios(gen, plan, args.known, args.overlap, r, dates, longest)
+    ours, seconds = context_scenarios(cont, options, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
     garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
     paths = {

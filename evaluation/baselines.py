@@ -185,21 +185,10 @@ class GarchBaseline:
 
     def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
         _check_sample_args(n, length)
-        total = self.burn + length
         persistence = self.alpha + self.beta
         # Unconditional variance; an integrated fit (alpha + beta >= 1) has none, so start at omega-scale.
         var0 = self.omega / (1 - persistence) if persistence < 1 else self.omega * 100
-        t_scale = np.sqrt((self.nu - 2) / self.nu)
-        z = np.stack([g.standard_t(self.nu, total) * t_scale for g in _rngs(seed, n)])
-        var = np.full(n, var0)
-        eps_prev = np.zeros(n)
-        out = np.empty((n, total))
-        for t in range(total):
-            if t > 0:
-                var = self.omega + self.alpha * eps_prev**2 + self.beta * var
-            eps_prev = np.sqrt(var) * z[:, t]
-            out[:, t] = eps_prev
-        return self.mu + out[:, self.burn :]
+        return self.continue_paths(var0, n, self.burn + length, seed)[:, self.burn :]
 
     def next_variances(self, returns: np.ndarray) -> np.ndarray:
         """Conditional variance of the next return after each of ``returns`` [T]: the fitted
