@@ -453,6 +453,11 @@ class Generator:
                 f"{', '.join(map(str, usable))} known returns (CONTEXT_FRACTIONS of WINDOW_SIZE "
                 f"{window}); choose one of them"
             )
+        if k + overlap >= window:
+            raise ScalodiffError(
+                f"JOIN_OVERLAP (--overlap) {overlap} with {k} known returns leaves no new return "
+                f"in a window of {window}; choose an overlap below {window - k}, e.g. 4"
+            )
         labels, null_labels = label_tensors(plan.spec, plan.request, plan.options.n)
         return Continuer(
             self.loaded["unet"].to(self.device),

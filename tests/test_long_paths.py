@@ -161,6 +161,8 @@ def test_context_errors_are_one_line(run: Path, tmp_path: Path, capsys) -> None:
     assert "bad.csv" in fails(generate.main, [*base, "--context", str(bad)], capsys)
     msg = fails(generate.main, [*base, "--context", "sp500", "--known", "10"], capsys)
     assert "8, 16, 24" in msg
+    msg = fails(generate.main, [*base, "--context", "sp500", "--overlap", "16"], capsys)
+    assert "JOIN_OVERLAP (--overlap) 16" in msg and "below 16" in msg
     assert "--context" in fails(generate.main, [*base], capsys)
 
 
