@@ -19,6 +19,8 @@ MAX_MISSING_FRAC = 0.01  # in [0, 1): missing prices (empty cells, ".") are drop
 DATE_FORMAT = None  # dates like 03/04/2020: None detects day or month first from the whole column (a day above 12, else the order of the rows) and refuses when it cannot tell; "dayfirst", "monthfirst", or a strftime format such as "%d.%m.%Y %H:%M"
 OUTLIERS = "warn"  # returns beyond 25 robust scales (more in series longer than 5000 returns: a split, a bad tick) and gaps far longer than the series' trading calendar explains: "warn" lists them and keeps them, "drop" removes those returns, "error" stops
 RETURN_POWER = None  # returns are scaled then mapped to sign(z)|z|^(1/RETURN_POWER); 1.0 turns it off; "fitted": chosen in [1, 2] from the training returns' tails (data/tails.py; saved and printed); None: the preset's (cpu "fitted"; gpu and seed 1.5)
+JOINT = False  # True: the several series CSV_PATH names (sp500,nasdaq) are one joint model, each a channel group of one image, so generated paths of all series belong together (correlation, spillover, common crashes); False: one series, or a CONDITION="asset" model that generates each series on its own
+JOINT_GAPS = "drop"  # joint models, dates one series lacks (other holidays): "drop" keeps only the dates all series have (a move on a skipped date folds into the next common return); "ffill" carries the last price over (a zero return that day)
 RETURN_CLIP = None  # winsorize scaled returns at this many robust scales (training only); None: off
 
 # ---------------------------------------------------------------- scalogram

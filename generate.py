@@ -34,20 +34,24 @@ import torch
 from tqdm.auto import tqdm
 
 from data.context import load_context
+from data.joint import JointInfo
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from evaluation.edges import format_edges
 from evaluation.fan_chart import plot_fan_chart
+from evaluation.joint_report import format_joint, plot_joint, real_joint_windows
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
 from models.continuation import Continuer, extend, known_lengths
+from models.decode import checkpoint_normalizers, decode
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.device import resolve_device
 from utils.errors import ScalodiffError, run_script
+from utils.joint_paths_io import write_joint_paths
 from utils.paths_io import check_output_format, paths_frame, write_paths
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, config_defaults
@@ -186,17 +190,12 @@ def generate(argv: list[str] | None = None) -> int:
     )
     if args.context is not None or args.horizon is not None or args.context_end is not None:
         return scenarios(gen, args, settings, options)
+    if gen.loaded.get("joint") is not None:
+        return joint_paths(gen, args, settings, options)
     if settings["LENGTH"] is not None:
         return long_paths(gen, args, settings, options)
     plan = gen.plan(options)
-    out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{plan.name}.csv"
-    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
-    check_outputs(out, plot)
-    for target in (out, plot):
-        if target is not None and target.exists() and not args.overwrite:
-            raise ScalodiffError(
-                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
-            )
+    out, plot = output_targets(args, settings, plan.name)
     print(
         f"checkpoint {gen.step_dir} (step {gen.loaded['step']}); {options.n} paths with "
         f"{plan.sampler}, {plan.steps} steps on {gen.device}"
@@ -535,7 +534,7 @@ def sample_returns(
     windows' levels (transforms.volatility) with a seed derived from the path's.
     """
     transform = transform_from_json(loaded["transform"])
-    normalizer = ReturnNormalizer.from_json(normalizer_json or loaded["normalizer"])
+    normalizers = checkpoint_normalizers(loaded, normalizer_json)
     unet = loaded["unet"].to(device)
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
     seeds = [derive_seed(seed, i) for i in range(n)]
@@ -557,12 +556,7 @@ def sample_returns(
                 null_labels=None if null_labels is None else null_labels[part],
                 guidance=guidance,
             )
-            if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
-                rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[part]])
-                z = transform.inverse(s.double(), rows=rows, generated=True).cpu().numpy()
-            else:
-                z = transform.inverse(s.double(), generated=True).cpu().numpy()
-            returns.append(normalizer.inverse(z))
+            returns.append(decode(transform, s, seeds[part], vol_level, normalizers))
             images.append(s.cpu())
     return np.concatenate(returns), torch.cat(images)
 
@@ -666,6 +660,60 @@ def describe_scenarios(paths: np.ndarray, realized: np.ndarray, last_price: floa
         real = float(np.log(realized[paths.shape[1] - 1] / last_price))
         line += f"; realized {real:+.4f}, above {100 * np.mean(total < real):.0f}% of the scenarios"
     return line
+
+
+def output_targets(args: Any, settings: dict[str, Any], name: str) -> tuple[Path, Path | None]:
+    """The paths file and the figure (None with --no-plot), checked before any sampling."""
+    out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{name}.csv"
+    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(out, plot)
+    for target in (out, plot):
+        if target is not None and target.exists() and not args.overwrite:
+            raise ScalodiffError(
+                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
+            )
+    return out, plot
+
+
+def joint_paths(gen: Generator, args: Any, settings: dict[str, Any], options: SampleOptions) -> int:
+    """A joint checkpoint's paths: every series together, written with an ``asset`` column."""
+    asked = [flag for flag, value in unsupported_by_joint(args, settings, options) if value]
+    if asked:
+        raise ScalodiffError(
+            f"{', '.join(asked)}: not available for a joint checkpoint ({gen.step_dir}), which "
+            "generates single windows of all its series together, each from its last training price"
+        )
+    info = JointInfo.from_json(gen.loaded["joint"])
+    plan = gen.plan(options)
+    out, plot = output_targets(args, settings, plan.name)
+    print(
+        f"checkpoint {gen.step_dir} (step {gen.loaded['step']}); {options.n} joint paths of "
+        f"{', '.join(info.names)} with {plan.sampler}, {plan.steps} steps on {gen.device}"
+    )
+    t0 = time.perf_counter()
+    returns = gen.generate(plan).returns
+    seconds = time.perf_counter() - t0
+    write_joint_paths(out, returns, info.names, info.last_prices, overwrite=args.overwrite)
+    n, _, length = returns.shape
+    print(f"wrote {out} ({n} paths x {len(info.names)} series x {length} steps) in {seconds:.1f} s")
+    real = real_joint_windows(gen.loaded["real_returns"], length)
+    print(format_joint(real, returns, info.names))
+    if plot is not None:
+        title = f"{gen.step_dir.parent.name} / {gen.step_dir.name}: {plan.sampler}-{plan.steps}"
+        plot_joint(plot, real, returns, info.names, info.last_prices, title)
+        print(f"wrote {plot}")
+    return 0
+
+
+def unsupported_by_joint(args: Any, settings: dict[str, Any], options: SampleOptions) -> list:
+    """The requests a joint checkpoint cannot serve yet, with whether each was made."""
+    return [
+        ("--length", settings["LENGTH"] is not None),
+        ("--context/--context-end/--horizon", args.context or args.context_end or args.horizon),
+        ("--condition/--realized-vol", options.condition or options.realized_vol is not None),
+        ("--asset", options.asset),
+        ("--start-price (one price for several series)", options.start_price is not None),
+    ]
 
 
 def check_new_file(target: Path, overwrite: bool) -> None:

@@ -96,6 +96,13 @@ def build_parser() -> SettingsParser:
         "CONDITION",
         "label to condition on: vol-regime, trend, asset (several series) or realized-vol (None: unconditional)",
     )
+    p.add_setting(
+        "--joint",
+        "JOINT",
+        "one joint model of the several series in --data (e.g. sp500,nasdaq): paths that move together",
+        action="store_const",
+        const=True,
+    )
     p.add_argument(
         "--run-name", help="name of the run folder under SAVE_DIR (default: time and data)"
     )
@@ -142,7 +149,7 @@ def train(argv: list[str] | None = None) -> int:
     if note:
         print(note)
     data = prepare_training_data(
-        settings, source, saved.get("normalizer"), saved.get("conditioning")
+        settings, source, saved.get("normalizer"), saved.get("conditioning"), saved.get("joint")
     )
     if resume_from is not None and not args.allow_data_change:
         check_same_data(resume_from, settings.get("DATA_SHA256"), data)
@@ -290,7 +297,8 @@ def finish_checkpoint(
         settings["SAMPLER"], settings["NUM_TIMESTEPS"]
     )
     fit_spread = settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0)
-    reference = data.conditioning is None and steps <= UNTRAINED_REFERENCE_MAX_STEPS
+    single = data.conditioning is None and data.joint is None
+    reference = single and steps <= UNTRAINED_REFERENCE_MAX_STEPS
     lines, loaded = [], ckpt.load_for_sampling(final) if fit_spread or reference else {}
     if fit_spread:
         fit = fit_local_spread(
@@ -307,6 +315,11 @@ def finish_checkpoint(
     if reference:
         ckpt.write_untrained_reference(final, untrained_reference(loaded))
         lines.append("untrained model's figures stored for generate.py's comparison")
+    elif data.joint is not None:
+        lines.append(
+            "no untrained reference stored for a joint model: benchmarks/joint.py compares it "
+            "with an untrained one and with independent draws"
+        )
     elif data.conditioning is None:
         lines.append(
             f"no untrained reference stored: its 64 paths would take {steps} sampler steps each "
@@ -427,8 +440,17 @@ class Networks:
                 "counters": self.counters,
             },
             keep=settings["KEEP_CHECKPOINTS"],
-            extra_json={"conditioning": data.conditioning.to_json()} if data.conditioning else None,
+            extra_json=extra_records(data),
         )
+
+
+def extra_records(data: TrainingData) -> dict[str, dict[str, Any]] | None:
+    """The JSON records a conditional or joint checkpoint keeps beside the model."""
+    if data.conditioning is not None:
+        return {"conditioning": data.conditioning.to_json()}
+    if data.joint is not None:
+        return {"joint": data.joint.to_json()}
+    return None
 
 
 def describe_run(
@@ -444,7 +466,8 @@ def describe_run(
     """What this run trains on, with which model, where it writes and when it stops."""
     n_params = sum(p.numel() for p in unet.parameters()) / 1e6
     return (
-        f"data: {data.source}: {len(data.train_returns)} training returns, "
+        (f"{data.note}\n" if data.note else "")
+        + f"data: {data.source}: {len(data.train_returns)} training returns, "
         f"{len(data.windows)} windows of {settings['WINDOW_SIZE']}\n"
         f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
         f"{transform.channels} x {transform.height} x {transform.width} "

@@ -20,6 +20,7 @@ import numpy as np
 
 from data.cleaning import PriceSeries
 from data.conditional import check_series_count, in_saved_order, label_windows
+from data.joint import JointInfo, align_prices, joint_windows
 from data.labels import Conditioning
 from data.quality import screen_prices
 from data.readers import load_prices
@@ -44,7 +45,9 @@ class TrainingData:
     and ``sha256`` is a hash of the prices read, timestamps and names included
     (:func:`content_hash`). ``labels`` and
     ``conditioning`` are set for a conditional run only (one label per window,
-    and what the labels mean).
+    and what the labels mean). A joint run (JOINT) has ``joint`` set, windows
+    ``[N, A, L]``, training returns ``[T, A]`` and the first series' normalizer and
+    last price in the single-series fields; ``note`` says how the series were aligned.
     """
 
     source: str
@@ -57,6 +60,8 @@ class TrainingData:
     sha256: str
     labels: np.ndarray | None = None
     conditioning: Conditioning | None = None
+    joint: JointInfo | None = None
+    note: str = ""
 
     @property
     def real_returns(self) -> np.ndarray:
@@ -139,14 +144,18 @@ def prepare_training_data(
     source: str,
     saved_normalizer: dict | None = None,
     saved_conditioning: dict | None = None,
+    saved_joint: dict | None = None,
 ) -> TrainingData:
     """Prices -> log returns -> normalizer (fitted on the training split) -> window view.
 
     ``source`` is the data to read (a file, a built-in name, or several); a resumed
-    run passes its saved normalizer and conditioning, which are used instead of
-    being fitted anew. A conditional run (CONDITION set) also gets per-window labels.
+    run passes its saved normalizer, conditioning or joint record, which are used
+    instead of being fitted anew. A conditional run (CONDITION set) also gets
+    per-window labels; a joint run (JOINT) aligns its series (:mod:`data.joint`).
     """
     series = load_series(source, settings)
+    if settings.get("JOINT"):
+        return _joint_training_data(series, settings, source, saved_joint)
     kind = settings.get("CONDITION")
     check_series_count(kind, series)
     saved = Conditioning.from_json(saved_conditioning) if saved_conditioning else None
@@ -236,3 +245,44 @@ def _training_part(
         "windows": windows_view(z, window, settings["STRIDE"]),
         "last_price": float(series.values[len(train)]),
     }
+
+
+def _joint_training_data(
+    series: list[PriceSeries], settings: dict[str, Any], source: str, saved: dict | None
+) -> TrainingData:
+    """Aligned series -> per-series returns and normalizers -> windows ``[N, A, L]``."""
+    if saved is not None:
+        series = in_saved_order(series, saved["assets"])
+    aligned = align_prices(series, settings["JOINT_GAPS"])
+    returns = log_returns(aligned.prices.T)  # [A, T]
+    window, frac = model_window(settings), settings["TRAIN_FRAC"]
+    names = " + ".join(aligned.names)
+    check_length(returns.shape[1], window, names, frac, settings.get("EDGE_MARGIN") or 0)
+    train = np.stack([split_by_time(r, frac)[0] for r in returns])
+    if saved is not None:
+        normalizers = JointInfo.from_json(saved).normalizers
+    else:
+        normalizers = [_fitted_normalizer(r, settings, window) for r in train]
+    z = np.stack([n.transform(r) for n, r in zip(normalizers, train, strict=True)])
+    z = np.ascontiguousarray(z, dtype=np.float32)
+    n_train = train.shape[1]
+    joint = JointInfo(
+        names=aligned.names,
+        sources=aligned.sources,
+        normalizers=normalizers,
+        last_prices=[float(p) for p in aligned.prices[n_train]],
+        gaps=settings["JOINT_GAPS"],
+        n_dates=len(aligned.timestamps),
+    )
+    return TrainingData(
+        source=", ".join(s.source for s in series),
+        train_returns=np.ascontiguousarray(train.T),
+        normalizer=normalizers[0],
+        windows=joint_windows(z, window, settings["STRIDE"]),
+        last_train_price=joint.last_prices[0],
+        n_prices=len(aligned.timestamps),
+        resolved=_resolved(source, series),
+        sha256=content_hash(series),
+        joint=joint,
+        note=aligned.describe(),
+    )

@@ -25,6 +25,7 @@ from diffusers import UNet2DModel
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from models.continuation import context_channel_count
+from models.decode import checkpoint_normalizers, decode
 from models.diffusion import build_unet, make_sampler, sample
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils.errors import ScalodiffError
@@ -74,19 +75,14 @@ def sample_paths(
     with the trained UNet it gives generate.py's paths (a test checks it).
     """
     transform = transform_from_json(loaded["transform"])
-    normalizer = ReturnNormalizer.from_json(loaded["normalizer"])
+    normalizers = checkpoint_normalizers(loaded)
     sampler = make_sampler(sampler_name, loaded["scheduler_config"])
     seeds = [derive_seed(seed, i) for i in range(n)]
     unet = unet.to(device)
     out = []
     for lo in range(0, n, batch):
-        s = sample(unet, sampler, seeds[lo : lo + batch], steps, device).double()
-        if vol_level == "fitted" and isinstance(transform, VolatilityScalogram):
-            rows = transform.draw_rows([derive_seed(k, 1) for k in seeds[lo : lo + batch]])
-            z = transform.inverse(s, rows=rows, generated=True)
-        else:
-            z = transform.inverse(s, generated=True)
-        out.append(normalizer.inverse(z.cpu().numpy()))
+        s = sample(unet, sampler, seeds[lo : lo + batch], steps, device)
+        out.append(decode(transform, s, seeds[lo : lo + batch], vol_level, normalizers))
     return np.concatenate(out)
 
 

@@ -52,7 +52,8 @@ def fit_local_spread(
     """The factor that gives ``n`` generated local rows the training rows' spread.
 
     ``loaded`` is a checkpoint as ``utils.checkpoint.load_for_sampling`` returns it;
-    ``windows`` the normalized training windows [N, L] (margins included). Sampled
+    ``windows`` the normalized training windows [N, L] (a joint model's [N, A, L];
+    margins included). Sampled
     with the run's sampler and steps; a conditional model with its null label (the
     unconditional model it also learned), as the rows' spread is measured over all
     training windows. Returns ``factor`` (clipped to SPREAD_RANGE),
@@ -68,9 +69,9 @@ def fit_local_spread(
     labels, _ = label_tensors(conditioning, Request(None, "all windows"), n)
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels).cpu()
-    generated = within_window_std(images[:, :, -2].mean(dim=1))
+    generated = within_window_std(transform.local_rows(images))
     picked = np.linspace(0, len(windows) - 1, min(REAL_WINDOWS, len(windows))).astype(int)
     real_windows = torch.from_numpy(np.asarray(windows[picked], dtype=np.float64))
-    real = within_window_std(transform.forward(real_windows)[:, 0, -2])
+    real = within_window_std(transform.local_rows(transform.forward(real_windows)))
     factor = float(np.clip(real / max(generated, 1e-12), *SPREAD_RANGE))
     return {"factor": factor, "real": real, "generated": generated, "n": n}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from data.windows import model_window
+from transforms.joint import JointScalogram
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from transforms.wavelet import Scalogram
 from utils.errors import ScalodiffError
@@ -16,16 +17,30 @@ from utils.errors import ScalodiffError
 FIT_WINDOWS = 65_536
 
 
-def build_transform(
-    settings: dict[str, Any], windows: Any, saved: dict | None = None
-) -> Scalogram | VolatilityScalogram:
+def build_transform(settings: dict[str, Any], windows: Any, saved: dict | None = None) -> Any:
     """The scalogram transform, fitted per row on the training ``windows`` (or as ``saved``).
 
     With VOLATILITY_ROW the wavelet rows see each window divided by its RMS (and,
     with LOCAL_VOL_WINDOW, by its moving RMS) and the volatility rows ride along.
+    A joint run's windows ``[N, A, L]`` get one such transform per series, their
+    images stacked along the channels (transforms/joint.py).
     """
     if saved is not None:
         return transform_from_json(saved)
+    if settings["LOCAL_VOL_WINDOW"] and not settings["VOLATILITY_ROW"]:
+        raise ScalodiffError(
+            "setting LOCAL_VOL_WINDOW needs VOLATILITY_ROW = True: the local row is relative "
+            "to the window's RMS, which the volatility row carries"
+        )
+    fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
+    if settings.get("JOINT"):
+        parts = [_unfitted(settings) for _ in range(fit_windows.shape[1])]
+        return JointScalogram(parts).fit(fit_windows)
+    return _unfitted(settings).fit(fit_windows)
+
+
+def _unfitted(settings: dict[str, Any]) -> Scalogram | VolatilityScalogram:
+    """The transform the settings ask for, before its row scales are fitted."""
     transform = Scalogram(
         window_size=model_window(settings),
         n_scales=settings["SCALES"],
@@ -36,18 +51,12 @@ def build_transform(
         include_mean=settings["TRANSFORM_MODE"] != "magnitude",
         image_width=settings["IMAGE_SIZE"],
     )
-    fit_windows = windows[:: -(-len(windows) // FIT_WINDOWS)]
-    if settings["LOCAL_VOL_WINDOW"] and not settings["VOLATILITY_ROW"]:
-        raise ScalodiffError(
-            "setting LOCAL_VOL_WINDOW needs VOLATILITY_ROW = True: the local row is relative "
-            "to the window's RMS, which the volatility row carries"
-        )
-    if settings["VOLATILITY_ROW"]:
-        volatility = VolatilityScalogram(
-            transform, settings["LOCAL_VOL_WINDOW"], settings["EDGE_MARGIN"]
-        ).fit(fit_windows)
-        # A number is used as it is; "fitted" is measured when training ends (train.py).
-        if isinstance(settings.get("LOCAL_SPREAD"), float):
-            volatility.local_spread = settings["LOCAL_SPREAD"]
-        return volatility
-    return transform.fit(fit_windows)
+    if not settings["VOLATILITY_ROW"]:
+        return transform
+    volatility = VolatilityScalogram(
+        transform, settings["LOCAL_VOL_WINDOW"], settings["EDGE_MARGIN"]
+    )
+    # A number is used as it is; "fitted" is measured when training ends (train.py).
+    if isinstance(settings.get("LOCAL_SPREAD"), float):
+        volatility.local_spread = settings["LOCAL_SPREAD"]
+    return volatility

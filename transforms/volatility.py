@@ -290,6 +290,11 @@ class VolatilityScalogram:
         log_rms = row * self.log_rms_std + self.log_rms_mean
         return (u * torch.exp(log_rms)[:, None])[:, self.margin : u.shape[-1] - self.margin]
 
+    @staticmethod
+    def local_rows(images: torch.Tensor) -> torch.Tensor:
+        """The local-volatility row of each image ``[B, W]`` (channels averaged: they are equal)."""
+        return images[:, :, -2].mean(dim=1)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict that :func:`transform_from_json` turns back into this transform."""
         return {
@@ -322,8 +327,13 @@ class VolatilityScalogram:
         return tr
 
 
-def transform_from_json(d: dict[str, Any]) -> Scalogram | VolatilityScalogram:
-    """Either transform, from the dict its ``to_json`` wrote (checkpoints hold one of them)."""
+def transform_from_json(d: dict[str, Any]) -> Any:
+    """Any transform, from the dict its ``to_json`` wrote (checkpoints hold one of them):
+    a Scalogram, a VolatilityScalogram, or a joint model's JointScalogram of them."""
     if isinstance(d, dict) and d.get("type") == JSON_TYPE:
         return VolatilityScalogram.from_json(d)
+    if isinstance(d, dict) and d.get("type") == "scalodiff.JointScalogram":
+        from transforms.joint import JointScalogram  # it is built from this module's transforms
+
+        return JointScalogram.from_json(d)
     return Scalogram.from_json(d)

@@ -9,6 +9,7 @@ Layout of ``SAVE_DIR/<run>/step-NNNNNN/``::
     settings.json         the resolved settings of the run
     real_returns.npy      the training split's log returns (for plots and metrics)
     conditioning.json     conditional models only: what the labels mean (data/labels.py)
+    joint.json            joint models only: the series, their normalizers and last prices
     untrained_reference.json  optional: realism figures of the model at its initial weights
                           (evaluation/summary.py), printed by generate.py beside the trained ones
     train_state/          raw weights and EMA (safetensors), optimizer state, counters
@@ -286,6 +287,10 @@ def load_for_sampling(step_dir: Path) -> dict[str, Any]:
             else None
         ),
         "untrained_reference": read_untrained_reference(step_dir),
+        # Optional: present for joint models only.
+        "joint": (
+            read_json(step_dir, "joint.json") if (step_dir / "joint.json").is_file() else None
+        ),
     }
 
 
@@ -321,8 +326,9 @@ def load_resume_state(step_dir: Path) -> dict[str, Any]:
     state = {"train_state": load_train_state(step_dir)}
     for name in ("normalizer", "transform"):
         state[name] = read_json(step_dir, f"{name}.json")
-    if (step_dir / "conditioning.json").is_file():
-        state["conditioning"] = read_json(step_dir, "conditioning.json")
+    for name in ("conditioning", "joint"):
+        if (step_dir / f"{name}.json").is_file():
+            state[name] = read_json(step_dir, f"{name}.json")
     return state
 
 

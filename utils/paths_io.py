@@ -146,21 +146,31 @@ def write_paths(
         raise ScalodiffError(
             f"{path} exists; pass --overwrite to replace it or choose another --out"
         )
+    if suffix == ".npy":
+        return write_atomic(path, r.astype(np.float32))
+    frame = paths_frame(r, start_price)
+    if dates is not None:
+        frame.insert(2, "date", np.tile(np.asarray(dates), r.shape[0]))
+    return write_atomic(path, frame)
+
+
+def write_atomic(path: Path, content: np.ndarray | pd.DataFrame) -> Path:
+    """Write an array (``.npy``) or a long-form frame (``.csv``, ``.parquet``) to ``path``.
+
+    The file is written under a temporary name and renamed, so a kill never leaves
+    half a file under the real name.
+    """
+    suffix = _suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary name first so a kill never leaves half a file under the real name.
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         if suffix == ".npy":
             with open(tmp, "wb") as fh:
-                np.save(fh, r.astype(np.float32))
+                np.save(fh, np.asarray(content))
+        elif suffix == ".csv":
+            content.to_csv(tmp, index=False, float_format="%.10g")
         else:
-            frame = paths_frame(r, start_price)
-            if dates is not None:
-                frame.insert(2, "date", np.tile(np.asarray(dates), r.shape[0]))
-            if suffix == ".csv":
-                frame.to_csv(tmp, index=False, float_format="%.10g")
-            else:
-                frame.to_parquet(tmp, index=False)
+            content.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         # A full disk or a Ctrl-C mid-write: leave neither half a file nor the temporary one.

@@ -34,6 +34,8 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "OUTLIERS": (_STR, False),
     "RETURN_POWER": (_FLOAT, True),
     "RETURN_CLIP": (_FLOAT, True),
+    "JOINT": (_BOOL, False),
+    "JOINT_GAPS": (_STR, False),
     "LOCAL_SPREAD": (_FLOAT, True),
     "TRANSFORM_MODE": (_STR, True),
     "WAVELET": (_STR, True),
@@ -87,6 +89,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "VOL_LEVEL": ("fitted", "model"),
+    "JOINT_GAPS": ("drop", "ffill"),
     "OUTLIERS": ("warn", "drop", "error"),
     "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
     "PRESET": ("auto", *PRESETS),
@@ -281,11 +284,28 @@ def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
             "True (a continuation takes its volatility level from the known returns); set "
             "VOLATILITY_ROW = True or CONTEXT_FRACTIONS = ()"
         )
+    if resolved["JOINT"]:
+        _check_joint(resolved)
     if resolved["SCALE_MAX"] is not None and resolved["SCALE_MAX"] > resolved["WINDOW_SIZE"]:
         raise ScalodiffError(
             f"setting SCALE_MAX={resolved['SCALE_MAX']:g} exceeds WINDOW_SIZE="
             f"{resolved['WINDOW_SIZE']}: a wavelet wider than the window sees only its mean. "
             "Lower SCALE_MAX or set it to None (WINDOW_SIZE / 2)"
+        )
+
+
+def _check_joint(resolved: dict[str, Any]) -> None:
+    """Settings a joint model (JOINT = True) cannot serve."""
+    if resolved["CONDITION"] is not None:
+        raise ScalodiffError(
+            f"setting JOINT = True cannot be combined with CONDITION={resolved['CONDITION']!r}: a "
+            "joint model generates all its series together, unlabelled. Set CONDITION = None, or "
+            "JOINT = False for a model that generates each series on its own"
+        )
+    if resolved["CONTEXT_FRACTIONS"]:
+        raise ScalodiffError(
+            f"setting CONTEXT_FRACTIONS={resolved['CONTEXT_FRACTIONS']} is not available for joint "
+            "models (JOINT = True) yet: they generate single windows. Set CONTEXT_FRACTIONS = ()"
         )
 
 
@@ -369,10 +389,11 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
     if settings.get("CONTEXT_FRACTIONS") is None and (
-        not resolved["VOLATILITY_ROW"] or resolved["IMAGE_SIZE"] is not None
+        not resolved["VOLATILITY_ROW"] or resolved["IMAGE_SIZE"] is not None or resolved["JOINT"]
     ):
         # A continuation takes its level from the known returns through the level row, and
-        # marks the known returns column by column (no resized time axis).
+        # marks the known returns column by column (no resized time axis); joint models
+        # continue no history yet.
         resolved["CONTEXT_FRACTIONS"] = ()
     if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
         resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
