@@ -111,10 +111,7 @@ class BootstrapBaseline:
         """
         r = _check_train(train_returns)
         if block is None:
-            from arch.bootstrap import optimal_block_length
-
-            b = float(optimal_block_length(r**2)["stationary"].iloc[0])
-            block = float(np.clip(b if np.isfinite(b) else 20.0, 5.0, 100.0))
+            block = _default_block(r)
         if block < 1:
             raise ScalodiffError(f"bootstrap block length must be >= 1, got {block}")
         return cls(returns=r, block=float(block))
@@ -124,15 +121,33 @@ class BootstrapBaseline:
         size = self.returns.size
         out = np.empty((n, length))
         for i, g in enumerate(_rngs(seed, n)):
-            jump = g.random(length) < 1.0 / self.block
-            jump[0] = True
-            starts = g.integers(0, size, length)
-            # Index = start of the current block + steps since that block began.
-            block_id = np.cumsum(jump) - 1
-            begin = np.flatnonzero(jump)
-            offset = np.arange(length) - begin[block_id]
-            out[i] = self.returns[(starts[begin][block_id] + offset) % size]
+            out[i] = self.returns[_stationary_indices(g, size, length, self.block)]
         return out
+
+
+def _default_block(returns: np.ndarray) -> float:
+    """Politis-White optimal stationary-bootstrap block length of :math:`r^2`, clipped to [5, 100].
+
+    ``returns`` is [T] or [T, A]; with several columns the mean of their lengths is used
+    (a column whose length is undefined counts as 20).
+    """
+    from arch.bootstrap import optimal_block_length
+
+    lengths = np.asarray(optimal_block_length(returns**2)["stationary"], dtype=np.float64)
+    b = float(np.mean(np.where(np.isfinite(lengths), lengths, 20.0)))
+    return float(np.clip(b, 5.0, 100.0))
+
+
+def _stationary_indices(g: np.random.Generator, size: int, length: int, block: float) -> np.ndarray:
+    """[length] indices into a series of ``size`` values: geometric blocks of mean ``block``."""
+    jump = g.random(length) < 1.0 / block
+    jump[0] = True
+    starts = g.integers(0, size, length)
+    # Index = start of the current block + steps since that block began.
+    block_id = np.cumsum(jump) - 1
+    begin = np.flatnonzero(jump)
+    offset = np.arange(length) - begin[block_id]
+    return (starts[begin][block_id] + offset) % size
 
 
 @dataclass
@@ -185,10 +200,14 @@ class GarchBaseline:
 
     def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
         _check_sample_args(n, length)
+        paths = self.continue_paths(self.start_variance(), n, self.burn + length, seed)
+        return paths[:, self.burn :]
+
+    def start_variance(self) -> float:
+        """Variance that sampled paths start from (before the burn-in)."""
         persistence = self.alpha + self.beta
         # Unconditional variance; an integrated fit (alpha + beta >= 1) has none, so start at omega-scale.
-        var0 = self.omega / (1 - persistence) if persistence < 1 else self.omega * 100
-        return self.continue_paths(var0, n, self.burn + length, seed)[:, self.burn :]
+        return self.omega / (1 - persistence) if persistence < 1 else self.omega * 100
 
     def next_variances(self, returns: np.ndarray) -> np.ndarray:
         """Conditional variance of the next return after each of ``returns`` [T]: the fitted
@@ -209,6 +228,12 @@ class GarchBaseline:
         _check_sample_args(n, length)
         t_scale = np.sqrt((self.nu - 2) / self.nu)
         z = np.stack([g.standard_t(self.nu, length) * t_scale for g in _rngs(seed, n)])
+        return self.returns_from_innovations(z, next_variance)
+
+    def returns_from_innovations(self, z: np.ndarray, next_variance: float) -> np.ndarray:
+        r"""[n, length] returns :math:`\mu + \sigma_t z_t` from standardized innovations ``z``
+        [n, length], with :math:`\sigma_0^2` = ``next_variance`` and the fitted recursion after."""
+        n, length = z.shape
         var = np.full(n, float(next_variance))
         out = np.empty((n, length))
         for t in range(length):
