@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from data.context import load_context
-from data.joint import JointInfo
+from data.joint import JointInfo, JointNormalizer
 from data.labels import Conditioning, inside, matching_windows, path_measure, summary
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
@@ -47,6 +47,7 @@ from models.conditioning import Request, label_tensors, resolve_request
 from models.continuation import Continuer, extend, known_lengths
 from models.decode import checkpoint_normalizers, decode
 from models.diffusion import default_steps, make_sampler, sample
+from transforms.joint import JointScalogram
 from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.device import resolve_device
@@ -188,10 +189,10 @@ def generate(argv: list[str] | None = None) -> int:
         asset=args.asset,
         progress=not args.no_progress,
     )
-    if args.context is not None or args.horizon is not None or args.context_end is not None:
-        return scenarios(gen, args, settings, options)
     if gen.loaded.get("joint") is not None:
         return joint_paths(gen, args, settings, options)
+    if args.context is not None or args.horizon is not None or args.context_end is not None:
+        return scenarios(gen, args, settings, options)
     if settings["LENGTH"] is not None:
         return long_paths(gen, args, settings, options)
     plan = gen.plan(options)
@@ -434,8 +435,9 @@ class Generator:
         for checkpoints trained without context and for lengths it was not trained on."""
         config = self.loaded["unet"].config
         transform = transform_from_json(self.loaded["transform"])
-        if config.in_channels == config.out_channels or not isinstance(
-            transform, VolatilityScalogram
+        parts = transform.parts if isinstance(transform, JointScalogram) else [transform]
+        if config.in_channels == config.out_channels or not all(
+            isinstance(p, VolatilityScalogram) for p in parts
         ):
             raise ScalodiffError(
                 f"checkpoint {self.step_dir} was trained without context (CONTEXT_FRACTIONS = ()), "
@@ -458,12 +460,13 @@ class Generator:
                 f"in a window of {window}; choose an overlap below {window - k}, e.g. 4"
             )
         labels, null_labels = label_tensors(plan.spec, plan.request, plan.options.n)
+        normalizers = checkpoint_normalizers(self.loaded, plan.normalizer_json)
         return Continuer(
             self.loaded["unet"].to(self.device),
             make_sampler(plan.sampler, self.loaded["scheduler_config"]),
             plan.steps,
             transform,
-            ReturnNormalizer.from_json(plan.normalizer_json),
+            JointNormalizer(normalizers) if len(normalizers) > 1 else normalizers[0],
             k,
             self.device,
             labels,
@@ -475,19 +478,18 @@ class Generator:
     def long_paths(
         self, plan: Plan, length: int, known: int | None = None, overlap: int = 0
     ) -> np.ndarray:
-        """Paths of ``length`` returns [n, length]: window 0 as :meth:`generate` makes it, then
-        rolled windows, each continuing the path so far."""
+        """Paths of ``length`` returns [n, length] (a joint model: [n, A, length]): window 0
+        as :meth:`generate` makes it, then rolled windows, each continuing the path so far."""
         first = self.generate(plan).returns
-        if length <= first.shape[1]:
-            return first[:, :length]
+        have = first.shape[-1]
+        if length <= have:
+            return first[..., :length]
         cont = self.continuer(plan, known, overlap)
         o = plan.options
-        rolled = -(-(length - first.shape[1]) // cont.new_per_window) * -(-o.n // o.batch_size)
+        rolled = -(-(length - have) // cont.new_per_window) * -(-o.n // o.batch_size)
         with tqdm(total=rolled, unit="window", desc="rolling", disable=not o.progress) as bar:
-            rest = extend(
-                cont, first, length - first.shape[1], o.seed, o.batch_size, lambda: bar.update(1)
-            )
-        return np.concatenate([first, rest], axis=1)
+            rest = extend(cont, first, length - have, o.seed, o.batch_size, lambda: bar.update(1))
+        return np.concatenate([first, rest], axis=-1)
 
     def scalograms(self, real: np.ndarray, normalizer_json: dict[str, Any]) -> torch.Tensor:
         """The standardized scalograms of the first four real windows (for the figure), cut
@@ -681,17 +683,22 @@ def joint_paths(gen: Generator, args: Any, settings: dict[str, Any], options: Sa
     if asked:
         raise ScalodiffError(
             f"{', '.join(asked)}: not available for a joint checkpoint ({gen.step_dir}), which "
-            "generates single windows of all its series together, each from its last training price"
+            "generates paths of all its series together, each from its last training price"
         )
     info = JointInfo.from_json(gen.loaded["joint"])
     plan = gen.plan(options)
-    out, plot = output_targets(args, settings, plan.name)
+    length = settings["LENGTH"]
+    out, plot = output_targets(args, settings, plan.name + (f"-len{length}" if length else ""))
     print(
         f"checkpoint {gen.step_dir} (step {gen.loaded['step']}); {options.n} joint paths of "
         f"{', '.join(info.names)} with {plan.sampler}, {plan.steps} steps on {gen.device}"
     )
     t0 = time.perf_counter()
-    returns = gen.generate(plan).returns
+    if length is None:
+        returns = gen.generate(plan).returns
+    else:
+        known, overlap = settings["CONTEXT_KNOWN"], settings["JOIN_OVERLAP"]
+        returns = gen.long_paths(plan, length, known, overlap)
     seconds = time.perf_counter() - t0
     write_joint_paths(out, returns, info.names, info.last_prices, overwrite=args.overwrite)
     n, _, length = returns.shape
@@ -708,7 +715,6 @@ def joint_paths(gen: Generator, args: Any, settings: dict[str, Any], options: Sa
 def unsupported_by_joint(args: Any, settings: dict[str, Any], options: SampleOptions) -> list:
     """The requests a joint checkpoint cannot serve yet, with whether each was made."""
     return [
-        ("--length", settings["LENGTH"] is not None),
         ("--context/--context-end/--horizon", args.context or args.context_end or args.horizon),
         ("--condition/--realized-vol", options.condition or options.realized_vol is not None),
         ("--asset", options.asset),

@@ -453,6 +453,12 @@ def extra_records(data: TrainingData) -> dict[str, dict[str, Any]] | None:
     return None
 
 
+def powers(data: TrainingData) -> str:
+    """The returns' power transform, one per series of a joint run."""
+    normalizers = data.joint.normalizers if data.joint is not None else [data.normalizer]
+    return ", ".join(f"{n.power:.3g}" for n in normalizers)
+
+
 def describe_run(
     settings: dict[str, Any],
     data: TrainingData,
@@ -471,7 +477,7 @@ def describe_run(
         f"{len(data.windows)} windows of {settings['WINDOW_SIZE']}\n"
         f"model: preset {settings['PRESET']}, {n_params:.2f} M parameters, images "
         f"{transform.channels} x {transform.height} x {transform.width} "
-        f"({transform.describe()} rows; returns power {data.normalizer.power:.3g}"
+        f"({transform.describe()} rows; returns power {powers(data)}"
         f"{' fitted to the tails' if settings['RETURN_POWER'] == 'fitted' else ''}), "
         f"{world} process(es) on {device}\n"
         f"run: {run_dir} (stops at {budget.describe('minutes')})"

@@ -38,7 +38,8 @@ class AlignedPrices:
     """Prices of several series on one calendar.
 
     ``prices`` is ``[T, A]``; ``dropped`` counts, per series, the rows of its own
-    that are not on the common calendar; ``filled`` the dates carried forward
+    that are not on the common calendar, ``outside`` how many of those lie before
+    or after the span all series cover; ``filled`` the dates carried forward
     (``"ffill"`` only).
     """
 
@@ -47,12 +48,18 @@ class AlignedPrices:
     names: list[str]
     sources: list[str]
     dropped: list[int]
+    outside: list[int] = field(default_factory=list)
     filled: list[int] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line: the common span and what alignment dropped or filled, per series."""
         span = f"{self.timestamps[0].date()} to {self.timestamps[-1].date()}"
-        parts = [f"{n}: {d} dropped" for n, d in zip(self.names, self.dropped, strict=True)]
+        parts = [
+            f"{n}: {d} dropped ({o} outside the span)" if o else f"{n}: {d} dropped"
+            for n, d, o in zip(
+                self.names, self.dropped, self.outside or [0] * len(self.names), strict=True
+            )
+        ]
         if self.filled:
             parts = [f"{p}, {f} filled" for p, f in zip(parts, self.filled, strict=True)]
         return f"aligned {len(self.names)} series on {len(self.timestamps)} dates, {span} ({'; '.join(parts)})"
@@ -103,12 +110,14 @@ def align_prices(series: list[PriceSeries], gaps: str = "drop") -> AlignedPrices
         filled = [int(n) for n in raw.isna().sum()]
         table = raw.ffill().dropna()  # a series' first dates before its first price go
     dropped = [int(len(f) - f.index.isin(table.index).sum()) for f in frames]
+    outside = [int(((f.index < start) | (f.index > stop)).sum()) for f in frames]
     return AlignedPrices(
         timestamps=pd.DatetimeIndex(table.index),
         prices=table.to_numpy(dtype=np.float64),
         names=[s.name for s in series],
         sources=[s.source for s in series],
         dropped=dropped,
+        outside=outside,
         filled=filled,
     )
 
@@ -124,6 +133,27 @@ def joint_windows(z: np.ndarray, window_size: int, stride: int = 1) -> np.ndarra
     """
     view = np.lib.stride_tricks.sliding_window_view(z, window_size, axis=1)[:, ::stride]
     return view.transpose(1, 0, 2)
+
+
+@dataclass
+class JointNormalizer:
+    """Each series' :class:`~data.returns.ReturnNormalizer` applied to its row of ``[..., A, L]``."""
+
+    normalizers: list[ReturnNormalizer]
+
+    def transform(self, returns: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        """Normalize log returns ``[..., A, L]``, series a with its own normalizer."""
+        return np.stack(
+            [n.transform(returns[..., a, :], dtype=dtype) for a, n in enumerate(self.normalizers)],
+            axis=-2,
+        )
+
+    def inverse(self, normalized: np.ndarray) -> np.ndarray:
+        """Normalized values ``[..., A, L]`` back to each series' log returns."""
+        return np.stack(
+            [np.asarray(n.inverse(normalized[..., a, :])) for a, n in enumerate(self.normalizers)],
+            axis=-2,
+        )
 
 
 @dataclass

@@ -37,9 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.returns import ReturnNormalizer
 from models.diffusion import sample
-from transforms.volatility import EPS, VolatilityScalogram
+from transforms.volatility import EPS
 from utils.errors import ScalodiffError
 from utils.seeding import derive_seed
 
@@ -72,9 +71,10 @@ def draw_known_columns(
 
 
 def context_channels(
-    transform: VolatilityScalogram, windows: torch.Tensor, known_cols: torch.Tensor
+    transform: Any, windows: torch.Tensor, known_cols: torch.Tensor
 ) -> torch.Tensor:
-    """The UNet's context input [B, C + 1, H, W] for normalized model windows [B, W].
+    """The UNet's context input [B, C + 1, H, W] for normalized model windows [B, W]
+    (a joint model's [B, A, W]: the same columns of every series are known).
 
     Only the first ``known_cols[b]`` returns of window b are read: the rest are set
     to zero before the transform and its image is kept on the known columns only.
@@ -85,17 +85,17 @@ def context_channels(
         windows.device
     )
     mask = mask.to(windows.dtype)
+    per_return = mask if windows.ndim == 2 else mask[:, None, :]
     # An all-zero window gives a finite image (its RMS is EPS), which the mask then removes.
-    image = transform.forward(windows * mask) * mask[:, None, None, :]
+    image = transform.forward(windows * per_return) * mask[:, None, None, :]
     height = image.shape[2]
     mask_channel = mask[:, None, None, :].expand(-1, 1, height, -1)
     return torch.cat([image, mask_channel.to(image.dtype)], dim=1)
 
 
-def continue_window(
-    transform: VolatilityScalogram, images: torch.Tensor, known: torch.Tensor
-) -> torch.Tensor:
-    """Normalized output windows [B, L] from generated images, continuing ``known`` [B, c].
+def continue_window(transform: Any, images: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Normalized output windows [B, L] from generated images, continuing ``known`` [B, c]
+    (a joint model: [B, A, L] continuing [B, A, c], each series scaled on its own).
 
     ``known`` holds the first c model-window returns (the left margin, then the
     known output returns). The generated window is scaled so that its first c
@@ -105,11 +105,11 @@ def continue_window(
     u = transform.unit_inverse(images.double(), generated=True)
     c = known.shape[-1]
     known = known.to(u)
-    scale = known.square().mean(-1).sqrt() / u[:, :c].square().mean(-1).sqrt().clamp_min(EPS)
-    y = u * scale[:, None]
-    y[:, :c] = known
+    rms = known.square().mean(-1, keepdim=True).sqrt()
+    y = u * rms / u[..., :c].square().mean(-1, keepdim=True).sqrt().clamp_min(EPS)
+    y[..., :c] = known
     m = transform.margin
-    return y[:, m : y.shape[-1] - m]
+    return y[..., m : y.shape[-1] - m]
 
 
 @dataclass
@@ -123,8 +123,8 @@ class Continuer:
     unet: torch.nn.Module
     sampler: Any
     steps: int
-    transform: VolatilityScalogram
-    normalizer: ReturnNormalizer
+    transform: Any  # a VolatilityScalogram, or a JointScalogram of them
+    normalizer: Any  # a ReturnNormalizer, or a joint model's JointNormalizer
     known: int
     device: torch.device
     labels: torch.Tensor | None = None
@@ -147,18 +147,19 @@ class Continuer:
         return self.transform.output_size - self.kept
 
     def window(self, history: np.ndarray, seeds: list[int], rows: slice) -> np.ndarray:
-        """Whole windows [B, L] in real units continuing ``history`` [B, >= self.history].
+        """Whole windows [B, L] in real units continuing ``history`` [B, >= self.history]
+        (a joint model: [B, A, L] continuing [B, A, >= self.history]).
 
         The first k + overlap returns are the history's last ones, unchanged: the
         model is given the k before the last ``overlap``, and the ``overlap``
         returns it generates next (damped, right after the known part) are replaced
         by the real ones. ``rows`` selects the label rows of a conditional model.
         """
-        tail = np.asarray(history, dtype=np.float64)[:, -self.history :]
+        tail = np.asarray(history, dtype=np.float64)[..., -self.history :]
         given = self.transform.margin + self.known
-        z = torch.from_numpy(self.normalizer.transform(tail[:, :given], dtype=np.float64))
-        windows = torch.zeros((len(tail), self.transform.window_size), dtype=torch.float64)
-        windows[:, :given] = z
+        z = torch.from_numpy(self.normalizer.transform(tail[..., :given], dtype=np.float64))
+        windows = torch.zeros((*tail.shape[:-1], self.transform.window_size), dtype=torch.float64)
+        windows[..., :given] = z
         cols = torch.full((len(tail),), given)
         ctx = context_channels(self.transform, windows, cols).float()
         images = sample(
@@ -174,7 +175,7 @@ class Continuer:
         )
         y = continue_window(self.transform, images.cpu(), z).numpy()
         out = np.asarray(self.normalizer.inverse(y), dtype=np.float64)
-        out[:, : self.kept] = tail[:, self.transform.margin :]
+        out[..., : self.kept] = tail[..., self.transform.margin :]
         return out
 
 
@@ -186,13 +187,14 @@ def extend(
     batch: int,
     on_window: Callable[[], None] | None = None,
 ) -> np.ndarray:
-    """``n_new`` returns [N, n_new] continuing each row of ``history`` [N, h], window by window.
+    """``n_new`` returns [N, n_new] continuing each row of ``history`` [N, h], window by window
+    (a joint model: [N, A, n_new] continuing [N, A, h]).
 
     Window j (from 1) of row i uses ``derive_seed(seed, i, j)``; rows are
     sampled ``batch`` at a time, which does not change them.
     """
     history = np.asarray(history, dtype=np.float64)
-    n, have = history.shape
+    n, have = history.shape[0], history.shape[-1]
     if have < cont.history:
         raise ScalodiffError(
             f"a continuation reads the last {cont.history} returns ({cont.known} known, the "
@@ -200,16 +202,16 @@ def extend(
             f"the history has {have}; give a longer context or a smaller CONTEXT_KNOWN (--known)"
         )
     windows = -(-n_new // cont.new_per_window)
-    paths = np.empty((n, have + windows * cont.new_per_window))
-    paths[:, :have] = history
+    paths = np.empty((*history.shape[:-1], have + windows * cont.new_per_window))
+    paths[..., :have] = history
     end = have
     for j in range(1, windows + 1):
         for lo in range(0, n, batch):
             rows = slice(lo, min(n, lo + batch))
             seeds = [derive_seed(seed, i, j) for i in range(rows.start, rows.stop)]
-            new = cont.window(paths[rows, :end], seeds, rows)[:, cont.kept :]
-            paths[rows, end : end + cont.new_per_window] = new
+            new = cont.window(paths[rows, ..., :end], seeds, rows)[..., cont.kept :]
+            paths[rows, ..., end : end + cont.new_per_window] = new
             if on_window is not None:
                 on_window()
         end += cont.new_per_window
-    return paths[:, have : have + n_new]
+    return paths[..., have : have + n_new]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,8 @@ def test_a_series_that_stops_early_ends_the_common_span() -> None:
     assert aligned.timestamps[0] == pd.Timestamp(dates[2])
     assert aligned.timestamps[-1] == pd.Timestamp(dates[5])
     assert aligned.dropped == [6, 0]
+    assert aligned.outside == [6, 0]
+    assert "long: 6 dropped (6 outside the span)" in aligned.describe()
 
 
 def test_alignment_refusals_name_the_series() -> None:
@@ -221,9 +224,30 @@ def test_joint_run_trains_and_generates_joint_files(
     assert (tmp_path / "paths.png").stat().st_size > 10_000
 
 
+def test_joint_long_paths_roll_every_series_together(joint_run: Path, tmp_path: Path) -> None:
+    gen = generate.load(joint_run)
+    plan = gen.plan(generate.SampleOptions(n=3, steps=2, batch_size=2, progress=False))
+    first = gen.generate(plan).returns
+    paths = gen.long_paths(plan, 70, known=16, overlap=2)
+    assert paths.shape == (3, 2, 70) and np.isfinite(paths).all()
+    assert np.array_equal(paths[..., :32], first)  # window 0 is the unconditional window
+    # each later window continues both series' last 16 + 2 returns: never altered
+    cont = gen.continuer(plan, 16, 2)
+    again = cont.window(paths[:, :, :32], [5, 6, 7], slice(0, 3))
+    assert again.shape == (3, 2, 32)
+    assert np.allclose(again[..., :18], paths[:, :, 14:32])
+    out = tmp_path / "long.csv"
+    argv = ["--checkpoint", str(joint_run), "--length", "70", "--out", str(out), "--no-plot"]
+    assert generate.main([*argv, *FAST]) == 0
+    back, names = read_joint_paths(out)
+    assert back.shape == (5, 2, 70) and names == ["sp500", "nasdaq"]
+
+
 def test_joint_run_refuses_what_it_cannot_serve(joint_run: Path, capsys) -> None:
-    line = fails(generate.main, ["--checkpoint", str(joint_run), "--length", "100", *FAST], capsys)
-    assert "--length: not available for a joint checkpoint" in line
+    line = fails(
+        generate.main, ["--checkpoint", str(joint_run), "--context", "sp500", *FAST], capsys
+    )
+    assert "--context/--context-end/--horizon: not available for a joint checkpoint" in line
     line = fails(
         generate.main, ["--checkpoint", str(joint_run), "--start-price", "5", *FAST], capsys
     )
@@ -234,8 +258,6 @@ def test_joint_settings_that_cannot_work_are_one_line_errors(tmp_path: Path, cap
     argv = [*tiny_settings(tmp_path), "--joint", "--data", "sp500,nasdaq"]
     line = fails(train.main, [*argv, "--condition", "asset"], capsys)
     assert "JOINT = True cannot be combined with CONDITION='asset'" in line
-    line = fails(train.main, [*argv, "--set", "CONTEXT_FRACTIONS=(0.5,)"], capsys)
-    assert "CONTEXT_FRACTIONS=(0.5,) is not available for joint models" in line
     one = fails(train.main, [*tiny_settings(tmp_path), "--joint", "--data", "sp500"], capsys)
     assert "needs two or more series" in one
 
@@ -247,3 +269,23 @@ def test_a_bad_file_among_several_is_named(tmp_path: Path, capsys) -> None:
     argv = [*tiny_settings(tmp_path), "--joint", "--data", f"{good},{bad}"]
     line = fails(train.main, argv, capsys)
     assert "bad.csv" in line and "good.csv" not in line
+
+
+def test_joint_benchmark_scores_every_generator(joint_run: Path, tmp_path: Path, capsys) -> None:
+    from benchmarks import joint as bench
+
+    argv = ["--checkpoint", str(joint_run), "--n", "12", "--out", str(tmp_path), "--no-progress"]
+    assert bench.main(argv) == 0
+    results = json.loads((tmp_path / "joint.json").read_text())
+    for name in bench.GENERATORS:
+        assert np.load(tmp_path / f"{name}.npy").shape == (12, 2, 32)
+        assert set(results[name]["figures"]["0-1"]) >= set(bench.KEYS)
+    # the independent control shares series 0 with ours and draws series 1 anew
+    ours, independent = np.load(tmp_path / "ours.npy"), np.load(tmp_path / "independent.npy")
+    assert np.array_equal(ours[:, 0], independent[:, 0])
+    assert not np.allclose(ours[:, 1], independent[:, 1])
+    # the bootstrap resamples real days, so its correlation is near the real windows'
+    real = results["real"]["0-1"]["corr_pooled"]
+    assert abs(results["bootstrap"]["figures"]["0-1"]["corr_pooled"] - real) < 0.1
+    assert "targets met" in (tmp_path / "joint.md").read_text()
+    assert (tmp_path / "joint.png").stat().st_size > 10_000

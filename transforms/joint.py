@@ -134,6 +134,18 @@ class JointScalogram:
         picks = [np.random.default_rng(int(s)).integers(len(self.level_rows)) for s in seeds]
         return torch.from_numpy(self.level_rows[picks])
 
+    def unit_inverse(
+        self, images: torch.Tensor, standardized: bool = True, generated: bool = False
+    ) -> torch.Tensor:
+        """Images -> whole windows ``[B, A, L]`` (margins kept), each series at unit RMS."""
+        return torch.stack(
+            [
+                p.unit_inverse(i, standardized, generated)
+                for p, i in zip(self.parts, self.split(images), strict=True)
+            ],
+            dim=1,
+        )
+
     def inverse(
         self,
         images: torch.Tensor,

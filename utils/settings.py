@@ -302,11 +302,6 @@ def _check_joint(resolved: dict[str, Any]) -> None:
             "joint model generates all its series together, unlabelled. Set CONDITION = None, or "
             "JOINT = False for a model that generates each series on its own"
         )
-    if resolved["CONTEXT_FRACTIONS"]:
-        raise ScalodiffError(
-            f"setting CONTEXT_FRACTIONS={resolved['CONTEXT_FRACTIONS']} is not available for joint "
-            "models (JOINT = True) yet: they generate single windows. Set CONTEXT_FRACTIONS = ()"
-        )
 
 
 class SettingsParser(argparse.ArgumentParser):
@@ -389,11 +384,10 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         # the moving RMS to vary inside it; otherwise the preset goes without it.
         resolved["LOCAL_VOL_WINDOW"] = 0
     if settings.get("CONTEXT_FRACTIONS") is None and (
-        not resolved["VOLATILITY_ROW"] or resolved["IMAGE_SIZE"] is not None or resolved["JOINT"]
+        not resolved["VOLATILITY_ROW"] or resolved["IMAGE_SIZE"] is not None
     ):
         # A continuation takes its level from the known returns through the level row, and
-        # marks the known returns column by column (no resized time axis); joint models
-        # continue no history yet.
+        # marks the known returns column by column (no resized time axis).
         resolved["CONTEXT_FRACTIONS"] = ()
     if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
         resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
