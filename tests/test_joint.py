@@ -260,6 +260,16 @@ def test_joint_settings_that_cannot_work_are_one_line_errors(tmp_path: Path, cap
     assert "JOINT = True cannot be combined with CONDITION='asset'" in line
     one = fails(train.main, [*tiny_settings(tmp_path), "--joint", "--data", "sp500"], capsys)
     assert "needs two or more series" in one
+    ignored = [*tiny_settings(tmp_path), "--data", "sp500", "--set", "JOINT_GAPS=ffill"]
+    assert "this run is not one (JOINT = False)" in fails(train.main, ignored, capsys)
+
+
+def test_a_resumed_joint_run_keeps_its_series_and_scales(joint_run: Path, tmp_path: Path) -> None:
+    step2 = json.loads((joint_run / "step-000002" / "joint.json").read_text())
+    argv = [*tiny_settings(joint_run.parent, MAX_STEPS=3), "--data", "sp500,nasdaq", "--joint"]
+    assert train.main([*argv, "--resume", str(joint_run), "--no-progress"]) == 0
+    step3 = json.loads((joint_run / "step-000003" / "joint.json").read_text())
+    assert step3 == step2
 
 
 def test_a_bad_file_among_several_is_named(tmp_path: Path, capsys) -> None:

@@ -286,6 +286,12 @@ def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
         )
     if resolved["JOINT"]:
         _check_joint(resolved)
+    elif resolved["JOINT_GAPS"] != "drop":
+        raise ScalodiffError(
+            f"setting JOINT_GAPS={resolved['JOINT_GAPS']!r} aligns the series of a joint model, "
+            "and this run is not one (JOINT = False); set JOINT = True (--joint) or leave "
+            "JOINT_GAPS = 'drop'"
+        )
     if resolved["SCALE_MAX"] is not None and resolved["SCALE_MAX"] > resolved["WINDOW_SIZE"]:
         raise ScalodiffError(
             f"setting SCALE_MAX={resolved['SCALE_MAX']:g} exceeds WINDOW_SIZE="
