@@ -52,7 +52,7 @@ from transforms.volatility import VolatilityScalogram, transform_from_json
 from utils import checkpoint as ckpt
 from utils.device import resolve_device
 from utils.errors import ScalodiffError, run_script
-from utils.joint_paths_io import write_joint_paths
+from utils.joint_paths_io import joint_paths_frame, write_joint_paths
 from utils.paths_io import check_output_format, paths_frame, write_paths
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, config_defaults
@@ -362,7 +362,8 @@ class Generator:
         self.spec = checkpoint_conditioning(self.loaded)
 
     def sample(self, n: int | None = None, **options: Any) -> pd.DataFrame:
-        """``n`` price paths in long form (``path, step, log_return, price``), as generate.py makes them.
+        """``n`` price paths in long form (``path, step, log_return, price``; a joint model's
+        with an ``asset`` column), as generate.py makes them.
 
         Every option of :class:`SampleOptions` (``seed``, ``sampler``, ``steps``,
         ``condition``, ...) may be given; the rest take generate.py's defaults:
@@ -377,7 +378,11 @@ class Generator:
         if unknown:
             raise ScalodiffError(f"sample(): unknown option {unknown[0]!r}; see SampleOptions")
         asked = SampleOptions(**{**vars(defaults), **options})
-        return self.generate(self.plan(asked)).frame()
+        paths = self.generate(self.plan(asked))
+        if self.loaded.get("joint") is not None:  # one row per path, series and step
+            info = JointInfo.from_json(self.loaded["joint"])
+            return joint_paths_frame(paths.returns, info.names, info.last_prices)
+        return paths.frame()
 
     def plan(self, options: SampleOptions) -> Plan:
         """Resolve ``options`` against the checkpoint; errors for requests it cannot serve."""

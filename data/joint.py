@@ -109,6 +109,12 @@ def align_prices(series: list[PriceSeries], gaps: str = "drop") -> AlignedPrices
         raw = pd.concat([f.reindex(union) for f in frames], axis=1)
         filled = [int(n) for n in raw.isna().sum()]
         table = raw.ffill().dropna()  # a series' first dates before its first price go
+    if len(table) < 2:
+        raise ScalodiffError(
+            f"the series of the joint model ({', '.join(s.name for s in series)}) share "
+            f"{len(table)} timestamps; their dates must match (a file with times of day "
+            "against one with dates only shares none)"
+        )
     dropped = [int(len(f) - f.index.isin(table.index).sum()) for f in frames]
     outside = [int(((f.index < start) | (f.index > stop)).sum()) for f in frames]
     return AlignedPrices(

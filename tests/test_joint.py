@@ -74,6 +74,9 @@ def test_alignment_refusals_name_the_series() -> None:
     late = series("late", ["2021-01-02", "2021-01-03"], [1, 2])
     with pytest.raises(ScalodiffError, match="share no dates.*late: 2021-01-02"):
         align_prices([a, late])
+    timed = series("timed", ["2020-01-02 16:00", "2020-01-03 16:00"], [1, 2])
+    with pytest.raises(ScalodiffError, match="share 0 timestamps"):
+        align_prices([a, timed])
     undated = PriceSeries(np.array([1.0, 2.0]), None, "nodates", "/x/nodates.csv")
     with pytest.raises(ScalodiffError, match="nodates.csv has no date column"):
         align_prices([a, undated])
@@ -236,6 +239,9 @@ def test_joint_long_paths_roll_every_series_together(joint_run: Path, tmp_path: 
     again = cont.window(paths[:, :, :32], [5, 6, 7], slice(0, 3))
     assert again.shape == (3, 2, 32)
     assert np.allclose(again[..., :18], paths[:, :, 14:32])
+    frame = gen.sample(2, steps=2, progress=False)
+    assert list(frame.columns) == ["path", "asset", "step", "log_return", "price"]
+    assert len(frame) == 2 * 2 * 32
     out = tmp_path / "long.csv"
     argv = ["--checkpoint", str(joint_run), "--length", "70", "--out", str(out), "--no-plot"]
     assert generate.main([*argv, *FAST]) == 0
