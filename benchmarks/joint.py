@@ -117,7 +117,7 @@ def sample_all(
     n_assets, length = paths["ours"].shape[1:]
     train_returns = np.asarray(gen.loaded["real_returns"], dtype=np.float64)
     for name, fit in (
-        ("bootstrap", lambda r: JointBootstrapBaseline.fit(r)),
+        ("bootstrap", JointBootstrapBaseline.fit),
         ("copula-garch", lambda r: CopulaGarchBaseline.fit(r, copula="t")),
     ):
         t0 = time.perf_counter()
@@ -152,9 +152,7 @@ def score(real: np.ndarray, paths: dict[str, np.ndarray], names: list[str]) -> d
             "std_ratios": std_ratios(x, real),
             "n": len(x),
         }
-    results["targets"] = {
-        name: verdicts(real_figures, results[name]) for name in paths if name in GENERATORS
-    }
+    results["targets"] = {name: verdicts(real_figures, results[name]) for name in paths}
     return results
 
 

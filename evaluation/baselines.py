@@ -110,11 +110,7 @@ class BootstrapBaseline:
         whereas the length for :math:`r` itself is ~1. It is clipped to [5, 100].
         """
         r = _check_train(train_returns)
-        if block is None:
-            block = _default_block(r)
-        if block < 1:
-            raise ScalodiffError(f"bootstrap block length must be >= 1, got {block}")
-        return cls(returns=r, block=float(block))
+        return cls(returns=r, block=_block_length(r, block))
 
     def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
         _check_sample_args(n, length)
@@ -123,6 +119,15 @@ class BootstrapBaseline:
         for i, g in enumerate(_rngs(seed, n)):
             out[i] = self.returns[_stationary_indices(g, size, length, self.block)]
         return out
+
+
+def _block_length(returns: np.ndarray, block: float | None) -> float:
+    """``block`` checked (>= 1), or for None the default of :func:`_default_block`."""
+    if block is None:
+        return _default_block(returns)
+    if block < 1:
+        raise ScalodiffError(f"bootstrap block length must be >= 1, got {block}")
+    return float(block)
 
 
 def _default_block(returns: np.ndarray) -> float:

@@ -23,9 +23,9 @@ from scipy import stats
 
 from evaluation.baselines import (
     GarchBaseline,
+    _block_length,
     _check_sample_args,
     _check_train,
-    _default_block,
     _rngs,
     _stationary_indices,
 )
@@ -81,11 +81,7 @@ class JointBootstrapBaseline:
         ``None`` takes the mean over assets of each one's Politis-White optimal
         length for :math:`r^2` (as the single-asset bootstrap), clipped to [5, 100]."""
         r = _check_joint(train_returns, min_len=30)
-        if block is None:
-            block = _default_block(r)
-        if block < 1:
-            raise ScalodiffError(f"bootstrap block length must be >= 1, got {block}")
-        return cls(returns=r, block=float(block))
+        return cls(returns=r, block=_block_length(r, block))
 
     def sample(self, n: int, length: int, seed: int = 0) -> np.ndarray:
         """``[n, A, length]`` log returns; path ``i`` depends only on ``(seed, i)``."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from utils.errors import ScalodiffError
-from utils.paths_io import _suffix, prices_from_log_returns, write_atomic
+from utils.paths_io import _suffix, prices_from_log_returns, read_paths_file, write_atomic
 
 JOINT_COLUMNS = ("path", "asset", "step", "log_return", "price")
 
@@ -77,31 +77,25 @@ def write_joint_paths(
 def read_joint_paths(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
     """Joint log returns ``(N, A, L)`` and the series' names (None for ``.npy``, which has none)."""
     path = Path(path)
-    suffix = _suffix(path)
-    if not path.exists():
-        raise ScalodiffError(f"{path}: no such file; give a file written by generate.py")
-    try:
-        if suffix == ".npy":
-            r, names = np.load(path, allow_pickle=False), None
-        else:
-            frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-            missing = [c for c in JOINT_COLUMNS[:4] if c not in frame.columns]
-            if missing:
-                raise ScalodiffError(
-                    f"{path}: missing columns {missing}; a joint file has {list(JOINT_COLUMNS)}"
-                )
-            names = list(dict.fromkeys(frame["asset"].astype(str)))
-            wide = frame.pivot_table(
-                index="path", columns=["asset", "step"], values="log_return", aggfunc="first"
-            )
-            r = wide.to_numpy().reshape(len(wide), len(names), -1)
-            order = list(wide.columns.get_level_values(0).unique())
-            r = r[:, [order.index(n) for n in names]]
-    except ScalodiffError:
-        raise
-    except Exception as exc:  # a corrupt file: say which, not a parser traceback
-        raise ScalodiffError(f"{path}: could not read joint paths ({exc})") from exc
+    read = read_paths_file(path, lambda frame: _long_to_joint(frame, path))
+    r, names = (read, None) if isinstance(read, np.ndarray) else read
     r = np.asarray(r, dtype=np.float64)
     if r.ndim != 3 or r.size == 0 or not np.all(np.isfinite(r)):
         raise ScalodiffError(f"{path}: expected a complete (N, A, L) array of log returns")
     return r, names
+
+
+def _long_to_joint(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[str]]:
+    """Long-form joint paths -> ``(N, A, L)`` log returns and the series in order of appearance."""
+    missing = [c for c in JOINT_COLUMNS[:4] if c not in frame.columns]
+    if missing:
+        raise ScalodiffError(
+            f"{path}: missing columns {missing}; a joint file has {list(JOINT_COLUMNS)}"
+        )
+    names = list(dict.fromkeys(frame["asset"].astype(str)))
+    wide = frame.pivot_table(
+        index="path", columns=["asset", "step"], values="log_return", aggfunc="first"
+    )
+    r = wide.to_numpy().reshape(len(wide), len(names), -1)
+    order = list(wide.columns.get_level_values(0).unique())
+    return r[:, [order.index(n) for n in names]], names

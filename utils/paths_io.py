@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,23 +184,29 @@ def write_atomic(path: Path, content: np.ndarray | pd.DataFrame) -> Path:
 def read_paths(path: str | os.PathLike) -> np.ndarray:
     """Read log returns of shape ``(N, L)`` (float64) from any format of :func:`write_paths`."""
     path = Path(path)
+    r = read_paths_file(path, lambda frame: _long_to_wide(frame, path))
+    r = np.asarray(r, dtype=np.float64)
+    if r.ndim != 2 or r.size == 0:
+        raise ScalodiffError(f"{path}: expected an (N, L) array of log returns, got {r.shape}")
+    return r
+
+
+def read_paths_file(path: Path, from_frame: Callable[[pd.DataFrame], Any]) -> Any:
+    """A paths file's array (``.npy``) or ``from_frame`` of its long-form table (CSV, Parquet).
+
+    A missing file, or one that cannot be parsed, is a one-line error naming it.
+    """
     suffix = _suffix(path)
     if not path.exists():
         raise ScalodiffError(f"{path}: no such file; give a file written by generate.py")
     try:
         if suffix == ".npy":
-            r = np.load(path, allow_pickle=False)
-        else:
-            frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-            r = _long_to_wide(frame, path)
+            return np.load(path, allow_pickle=False)
+        return from_frame(pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path))
     except ScalodiffError:
         raise
     except Exception as exc:  # a corrupt file: say which, not a parser traceback
         raise ScalodiffError(f"{path}: could not read paths ({exc})") from exc
-    r = np.asarray(r, dtype=np.float64)
-    if r.ndim != 2 or r.size == 0:
-        raise ScalodiffError(f"{path}: expected an (N, L) array of log returns, got {r.shape}")
-    return r
 
 
 def _long_to_wide(frame: pd.DataFrame, path: Path) -> np.ndarray:
