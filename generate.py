@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from evaluation.joint_report import format_joint, plot_joint, real_joint_windows
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
-from models.continuation import Continuer, extend, known_lengths
+from models.continuation import Continuer, default_known, extend, known_lengths
 from models.decode import checkpoint_normalizers, decode
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.joint import JointScalogram
@@ -203,11 +204,11 @@ def generate(argv: list[str] | None = None) -> int:
     )
     if plan.describe():
         print(plan.describe())
-    if unfitted_spread(gen.loaded):
+    unfitted = unfitted_calibration(gen.loaded)
+    if unfitted:
         print(
-            "note: this checkpoint was saved before training ended, so the local volatility "
-            "row's spread (LOCAL_SPREAD = fitted) was not fitted: its tails come out thinner; "
-            "sample the run's last checkpoint"
+            f"note: this checkpoint was saved before training ended, so {' and '.join(unfitted)} "
+            "= fitted was not fitted: its tails come out thinner; sample the run's last checkpoint"
         )
     t0 = time.perf_counter()
     paths = gen.generate(plan)
@@ -450,8 +451,9 @@ class Generator:
                 "beyond one window, --context); train with --set CONTEXT_FRACTIONS=(0.25,0.5,0.75)"
             )
         window = transform.output_size
-        trained = known_lengths(self.loaded["settings"].get("CONTEXT_FRACTIONS"), window)
-        k = known if known is not None else min(trained, key=lambda v: abs(v - window / 2))
+        fractions = self.loaded["settings"].get("CONTEXT_FRACTIONS")
+        trained = known_lengths(fractions, window)
+        k = known if known is not None else default_known(fractions, window)
         if k not in trained or k + transform.margin > window:
             usable = [v for v in trained if v + transform.margin <= window]
             raise ScalodiffError(
@@ -463,6 +465,15 @@ class Generator:
             raise ScalodiffError(
                 f"JOIN_OVERLAP (--overlap) {overlap} with {k} known returns leaves no new return "
                 f"in a window of {window}; choose an overlap below {window - k}, e.g. 4"
+            )
+        fitted = [p.continuation_level for p in parts if p.continuation_level is not None]
+        if fitted and int(fitted[0]["known"]) != transform.margin + k:
+            warnings.warn(
+                f"the continued windows' level correction (CONTINUATION_LEVEL = fitted) was "
+                f"fitted for {int(fitted[0]['known']) - transform.margin} known returns; "
+                f"{k} (--known) continue without it",
+                UserWarning,
+                stacklevel=2,
             )
         labels, null_labels = label_tensors(plan.spec, plan.request, plan.options.n)
         normalizers = checkpoint_normalizers(self.loaded, plan.normalizer_json)
@@ -735,10 +746,17 @@ def check_new_file(target: Path, overwrite: bool) -> None:
         )
 
 
-def unfitted_spread(loaded: dict[str, Any]) -> bool:
-    """Whether the run asked for a fitted local-row spread that this checkpoint does not hold."""
-    fitted = loaded["settings"].get("LOCAL_SPREAD") == "fitted"
-    return fitted and loaded["transform"].get("local_spread", 1.0) == 1.0
+def unfitted_calibration(loaded: dict[str, Any]) -> list[str]:
+    """The settings the run asked to fit when training ended (LOCAL_SPREAD, TAIL_STRETCH)
+    that this checkpoint does not hold: it was saved before the end."""
+    run, missing = loaded["settings"], []
+    if run.get("LOCAL_SPREAD") == "fitted" and loaded["transform"].get("local_spread", 1.0) == 1.0:
+        missing.append("LOCAL_SPREAD")
+    if run.get("TAIL_STRETCH") == "fitted" and not all(
+        n.tail_start is not None for n in checkpoint_normalizers(loaded)
+    ):
+        missing.append("TAIL_STRETCH")
+    return missing
 
 
 def level_source(vol_level: str | None, request: Request | None) -> str:

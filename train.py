@@ -29,9 +29,20 @@ from data.batches import BatchOrder
 from data.builtin import list_datasets
 from data.training_data import TrainingData, prepare_training_data
 from evaluation.summary import untrained_reference
-from models.calibration import fit_local_spread
+from models.calibration import (
+    calibration_images,
+    fit_continuation_level,
+    fit_local_spread,
+    fit_tail_stretch,
+)
 from models.conditioning import training_labels
-from models.continuation import context_channel_count, context_channels, draw_known_columns
+from models.continuation import (
+    context_channel_count,
+    context_channels,
+    default_known,
+    draw_known_columns,
+)
+from models.decode import decode
 from models.diffusion import EMA, build_noise_scheduler, build_unet, default_steps
 from models.training import (
     Budget,
@@ -297,13 +308,17 @@ def finish_checkpoint(
         settings["SAMPLER"], settings["NUM_TIMESTEPS"]
     )
     fit_spread = settings["LOCAL_SPREAD"] == "fitted" and getattr(transform, "local_window", 0)
+    fit_tails = settings.get("TAIL_STRETCH") == "fitted"
+    fit_level = settings.get("CONTINUATION_LEVEL") == "fitted" and settings["CONTEXT_FRACTIONS"]
     single = data.conditioning is None and data.joint is None
     reference = single and steps <= UNTRAINED_REFERENCE_MAX_STEPS
-    lines, loaded = [], ckpt.load_for_sampling(final) if fit_spread or reference else {}
+    lines, loaded = [], {}
+    if fit_spread or fit_tails or fit_level or reference:
+        loaded = ckpt.load_for_sampling(final)
+    if fit_spread or fit_tails:
+        images, seeds = calibration_images(loaded, device=device, conditioning=data.conditioning)
     if fit_spread:
-        fit = fit_local_spread(
-            loaded, transform, data.windows, device=device, conditioning=data.conditioning
-        )
+        fit = fit_local_spread(images, transform, data.windows)
         transform.local_spread = fit["factor"]
         loaded["transform"] = transform.to_json()  # what the untrained reference samples with
         ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
@@ -312,6 +327,10 @@ def finish_checkpoint(
             f"rows' {fit['real']:.3f} ({fit['n']} windows): generated rows scaled by "
             f"{fit['factor']:.3f} (LOCAL_SPREAD = fitted)"
         )
+    if fit_tails:
+        lines.append(stretch_tails(final, loaded, transform, data, images, seeds, settings))
+    if fit_level:
+        lines.append(correct_continuation_level(final, loaded, transform, data, device, settings))
     if reference:
         ckpt.write_untrained_reference(final, untrained_reference(loaded))
         lines.append("untrained model's figures stored for generate.py's comparison")
@@ -326,6 +345,74 @@ def finish_checkpoint(
             "(evaluate.py --controls compares with an untrained model instead)"
         )
     return "\n".join(lines)
+
+
+def stretch_tails(
+    final: Path,
+    loaded: dict[str, Any],
+    transform: Any,
+    data: TrainingData,
+    images: torch.Tensor,
+    seeds: list[int],
+    settings: dict[str, Any],
+) -> str:
+    """Fit each series' tail stretch (TAIL_STRETCH = "fitted") on the calibration images,
+    store it in the checkpoint's normalizer (a joint model's joint.json) and say what it is."""
+    normalizers = data.joint.normalizers if data.joint is not None else [data.normalizer]
+    for n in normalizers:
+        n.tail_start = None  # fitted on the model as generated (a resumed run restored one)
+    generated = decode(transform, images, seeds, settings["VOL_LEVEL"] or "model", normalizers)
+    if data.joint is not None:
+        names, real = data.joint.names, data.train_returns  # [T, A]
+        fits = [fit_tail_stretch(generated[:, a], real[:, a], n) for a, n in enumerate(normalizers)]
+        loaded["joint"] = data.joint.to_json()
+        ckpt.write_json_atomic(final, "joint.json", loaded["joint"])
+    else:
+        names, fits = [""], [fit_tail_stretch(generated, data.train_returns, data.normalizer)]
+        loaded["normalizer"] = data.normalizer.to_json()
+        ckpt.write_json_atomic(final, "normalizer.json", loaded["normalizer"])
+    said = [
+        f"{name + ': ' if name else ''}powers {f['power'][0]:.3f} / {f['power'][1]:.3f} beyond "
+        f"{f['start'][0]:.2f} / {f['start'][1]:.2f} scale units (negative / positive side)"
+        for name, f in zip(names, fits, strict=True)
+    ]
+    return (
+        f"tails: generated returns stretched to the training returns' tails ({len(images)} "
+        f"windows; TAIL_STRETCH = fitted): {'; '.join(said)}"
+    )
+
+
+def correct_continuation_level(
+    final: Path,
+    loaded: dict[str, Any],
+    transform: Any,
+    data: TrainingData,
+    device: Any,
+    settings: dict[str, Any],
+) -> str:
+    """Fit the continued windows' level correction (CONTINUATION_LEVEL = "fitted") for the
+    default CONTEXT_KNOWN, store it in the checkpoint's transform and say what it is."""
+    known = default_known(settings["CONTEXT_FRACTIONS"], transform.output_size)
+    parts = getattr(transform, "parts", [transform])
+    for part in parts:
+        part.continuation_level = None  # fitted on the model as generated
+    fits = fit_continuation_level(
+        loaded, transform, data.windows, known, device=device, conditioning=data.conditioning
+    )
+    for part, fit in zip(parts, fits, strict=True):
+        part.continuation_level = fit
+    loaded["transform"] = transform.to_json()
+    ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
+    names = data.joint.names if data.joint is not None else [""]
+    said = [
+        f"{name + ': ' if name else ''}log ratio of new to known RMS {f['generated']:+.3f} "
+        f"generated, {f['real']:+.3f} real: shift {f['shift']:+.3f}, slope {f['slope']:+.3f}"
+        for name, f in zip(names, fits, strict=True)
+    ]
+    return (
+        f"continued windows ({known} known returns, the default CONTEXT_KNOWN): "
+        f"{'; '.join(said)} (CONTINUATION_LEVEL = fitted)"
+    )
 
 
 def mean_over_processes(accel: Accelerator, loss: torch.Tensor, clock: float) -> list[float]:

@@ -9,11 +9,18 @@ OUT/checkpoints/NAME, generate.py --n paths, and the negative controls of
 evaluation/controls.py (an untrained model, the level draw alone, shuffled real
 windows) with as many paths. Per series and generator it prints the excess
 kurtosis of all returns pooled, the Hill index of the top 5% of |r|, the 1% and
-99% quantiles in units of the real returns' standard deviation, and the
-within-window ACF-of-|r| distance (lags 1-20) with its 95% interval; then the
-targets: kurtosis within +-30% of the real, Hill within +-0.5, and on the S&P 500
-the ACF distance at most 10% above --acf-baseline. Real figures are those of the
-training returns (TRAIN_FRAC), which the model was trained on.
+99% quantiles and the 99.9% quantile of |r| in units of the real returns' standard
+deviation, and the within-window ACF-of-|r| distance (lags 1-20) with its 95%
+interval; then the targets: kurtosis within +-30% of the real, Hill within +-0.5,
+and on the S&P 500 the ACF distance at most 10% above --acf-baseline. Real figures
+are those of the training returns (TRAIN_FRAC), which the model was trained on.
+
+A sample's kurtosis rests on its few largest values, and more so the heavier the
+tail, so each series also gets the spread of kurtosis at the real series' own
+length: of our paths laid end to end and cut into runs of that length, of the
+real returns resampled with replacement, and, for garch-t, of fresh series from
+its own process; with the real value's percentile among each and the share of
+each within +-30% of it.
 
 Series: the built-in sp500, nasdaq and wti; aapl, msft and goog from --shared-data
 (``Adj Close``; skipped with a note when the folder is missing); garch-t, a simulated
@@ -91,7 +98,8 @@ def sources(names: list[str], shared: Path, out: Path) -> dict[str, tuple[str, s
 
 
 def tail_figures(x: np.ndarray, real_std: float) -> dict[str, float]:
-    """Pooled excess kurtosis, Hill index (top 5%) and the 1%/99% quantiles in real-std units."""
+    """Pooled excess kurtosis, Hill index (top 5%), the 1%/99% quantiles and the 99.9% quantile
+    of |r|, in real-std units."""
     r = np.asarray(x, dtype=np.float64).ravel()
     q01, q99 = np.quantile(r, [0.01, 0.99]) / real_std
     return {
@@ -99,7 +107,50 @@ def tail_figures(x: np.ndarray, real_std: float) -> dict[str, float]:
         "hill": m.hill_tail_index(r),
         "q01": float(q01),
         "q99": float(q99),
+        "q999_abs": float(np.quantile(np.abs(r), 0.999) / real_std),
     }
+
+
+def kurtosis_spread(values: list[float], real: float) -> dict[str, float]:
+    """5%, 50% and 95% points of kurtosis values, the real's percentile among them, and the
+    share within +-30% of the real."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:  # fewer generated returns than the real series has
+        nan = float("nan")
+        return {"p05": nan, "median": nan, "p95": nan, "real_percentile": nan,
+                "within_30": nan, "count": 0}  # fmt: skip
+    lo, mid, hi = np.quantile(v, [0.05, 0.5, 0.95])
+    return {
+        "p05": float(lo),
+        "median": float(mid),
+        "p95": float(hi),
+        "real_percentile": float(100 * np.mean(v < real)),
+        "within_30": float(np.mean(np.abs(v / real - 1) <= 0.3)) if real else float("nan"),
+        "count": len(v),
+    }
+
+
+def kurtosis_at_length(paths: np.ndarray, length: int) -> list[float]:
+    """Excess kurtosis of consecutive runs of ``length`` returns, the paths laid end to end:
+    what one series as long as the real one would show (heavy tails make the pooled
+    kurtosis of many more returns larger)."""
+    flat = np.asarray(paths, dtype=np.float64).ravel()
+    return [m.excess_kurtosis(c) for c in flat[: len(flat) // length * length].reshape(-1, length)]
+
+
+def resampled_kurtosis(real: np.ndarray, draws: int = 400, seed: int = 0) -> list[float]:
+    """Excess kurtosis of the real returns resampled with replacement ``draws`` times: how
+    much the real figure itself depends on its few largest days."""
+    rng = np.random.default_rng(seed)
+    return [m.excess_kurtosis(rng.choice(real, len(real))) for _ in range(draws)]
+
+
+def garch_t_kurtosis(length: int, draws: int = 200) -> list[float]:
+    """Excess kurtosis of fresh series of ``length`` returns from garch-t's own process."""
+    return [
+        m.excess_kurtosis(np.diff(np.log(garch_t_prices(length, seed=1000 + k)["Close"])))
+        for k in range(draws)
+    ]
 
 
 def evaluate_series(name: str, step_dir: Path, paths: np.ndarray, n: int) -> dict[str, Any]:
@@ -122,12 +173,22 @@ def evaluate_series(name: str, step_dir: Path, paths: np.ndarray, n: int) -> dic
         rows[label] = {**tail_figures(x, real.std()), "acf_dist": acf["synth"], "acf_ci": acf["ci"]}
     normalizer = json.loads((step_dir / "normalizer.json").read_text())
     transform = json.loads((step_dir / "transform.json").read_text())
+    real_k = rows["real"]["kurtosis"]
+    spreads = {
+        "ours_at_real_length": kurtosis_spread(kurtosis_at_length(paths, len(real)), real_k),
+        "real_resampled": kurtosis_spread(resampled_kurtosis(real), real_k),
+    }
+    if name == "garch-t":
+        spreads["true_process"] = kurtosis_spread(garch_t_kurtosis(len(real)), real_k)
     return {
         "series": name,
         "n_paths": n,
         "power": normalizer.get("power"),
         "local_spread": transform.get("local_spread", 1.0),
+        "tail_power": normalizer.get("tail_power", [1.0, 1.0]),
         "rows": rows,
+        "kurtosis_spread": spreads,
+        "n_real": len(real),
     }
 
 
@@ -142,6 +203,12 @@ def verdicts(result: dict[str, Any], acf_baseline: float) -> list[str]:
         f"Hill {ours['hill']:.2f} vs real {real['hill']:.2f} ({hill_gap:+.2f}): "
         f"{'met' if abs(hill_gap) <= 0.5 else 'missed'} (+-0.5)",
     ]
+    for label, k in result.get("kurtosis_spread", {}).items():
+        lines.append(
+            f"kurtosis {label.replace('_', ' ')} ({k['count']} x {result['n_real']} returns): "
+            f"median {k['median']:.2f}, 5-95% [{k['p05']:.2f}, {k['p95']:.2f}], the real at its "
+            f"{k['real_percentile']:.0f}th percentile, {k['within_30']:.0%} within +-30% of it"
+        )
     if result["series"] == "sp500":
         limit = 1.1 * acf_baseline
         lines.append(
@@ -154,8 +221,8 @@ def verdicts(result: dict[str, Any], acf_baseline: float) -> list[str]:
 def table(results: list[dict[str, Any]], acf_baseline: float) -> str:
     """Markdown: a row per series and generator, then each series' targets."""
     head = (
-        "| series | generator | excess kurtosis | Hill (5%) | q01 / std | q99 / std | ACF abs r dist [95%] |\n"
-        "|---|---|---|---|---|---|---|"
+        "| series | generator | excess kurtosis | Hill (5%) | q01 / std | q99 / std | q99.9 abs r / std | ACF abs r dist [95%] |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for res in results:
@@ -163,11 +230,16 @@ def table(results: list[dict[str, Any]], acf_baseline: float) -> str:
             ci = "" if label == "real" else f" [{r['acf_ci'][0]:.3f}, {r['acf_ci'][1]:.3f}]"
             lines.append(
                 f"| {res['series']} | {label} | {r['kurtosis']:.2f} | {r['hill']:.2f} | "
-                f"{r['q01']:.2f} | {r['q99']:.2f} | {r['acf_dist']:.3f}{ci} |"
+                f"{r['q01']:.2f} | {r['q99']:.2f} | {r.get('q999_abs', float('nan')):.2f} | "
+                f"{r['acf_dist']:.3f}{ci} |"
             )
     lines.append("")
     for res in results:
-        fitted = f"power {res['power']:.3f}, local spread {res['local_spread']:.3f}"
+        tail = res.get("tail_power", [1.0, 1.0])
+        fitted = (
+            f"power {res['power']:.3f}, local spread {res['local_spread']:.3f}, "
+            f"tail stretch {tail[0]:.2f} / {tail[1]:.2f}"
+        )
         lines.append(
             f"- {res['series']} ({res['n_paths']} paths; {fitted}): "
             + "; ".join(verdicts(res, acf_baseline))

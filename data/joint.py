@@ -154,10 +154,14 @@ class JointNormalizer:
             axis=-2,
         )
 
-    def inverse(self, normalized: np.ndarray) -> np.ndarray:
-        """Normalized values ``[..., A, L]`` back to each series' log returns."""
+    def inverse(self, normalized: np.ndarray, generated: bool = False) -> np.ndarray:
+        """Normalized values ``[..., A, L]`` back to each series' log returns (``generated``:
+        each series' tail stretch applied, see ReturnNormalizer.inverse)."""
         return np.stack(
-            [np.asarray(n.inverse(normalized[..., a, :])) for a, n in enumerate(self.normalizers)],
+            [
+                np.asarray(n.inverse(normalized[..., a, :], generated))
+                for a, n in enumerate(self.normalizers)
+            ],
             axis=-2,
         )
 

@@ -7,6 +7,13 @@ back::
     z = clip(z, -clip, clip)           optional winsorization (transform only)
     y = sign(z) * |z| ** (1 / power)   optional power transform (power=1: off)
 
+Generated values alone go through one more step on their way back
+(:meth:`ReturnNormalizer.inverse` with ``generated=True``): the tail stretch.
+Beyond a start ``t`` of each sign, ``|z| -> t (|z| / t) ** b``, with ``t`` and
+``b`` fitted at the end of training so that the generated tail's quantiles
+follow the training returns' (models/calibration.py, setting TAIL_STRETCH).
+Real values are never stretched, so they still come back exactly.
+
 ``scale`` is ``1.4826 * MAD`` (median absolute deviation from the median).
 MAD ignores up to half the data being extreme (IQR only a quarter), so one
 crash does not set the scale; the 1.4826 factor makes it equal to the
@@ -182,6 +189,9 @@ class ReturnNormalizer:
         self.scale: float | None = None
         self.scale_method: str | None = None
         self.n_fit = 0
+        # Tail stretch of generated values, (negative side, positive side) in scale units.
+        self.tail_start: tuple[float, float] | None = None
+        self.tail_power: tuple[float, float] = (1.0, 1.0)
 
     def __repr__(self) -> str:
         return (
@@ -262,13 +272,16 @@ class ReturnNormalizer:
             z = np.sign(z) * np.abs(z) ** (1.0 / self.power)
         return z.astype(dtype, copy=False)
 
-    def inverse(self, normalized: Any) -> np.ndarray:
+    def inverse(self, normalized: Any, generated: bool = False) -> np.ndarray:
         """Map normalized values back to log returns.
 
         Parameters
         ----------
         normalized : numpy.ndarray or torch.Tensor
             Output of :meth:`transform` or of the model, any shape.
+        generated : bool, default False
+            True for the model's values: their tails are stretched
+            (:meth:`stretch_tails`) when a stretch was fitted.
 
         Returns
         -------
@@ -279,7 +292,29 @@ class ReturnNormalizer:
         y = _as_array(normalized)
         if self.power != 1.0:
             y = np.sign(y) * np.abs(y) ** self.power
+        if generated:
+            y = self.stretch_tails(y)
         return y * self._scale()
+
+    def stretch_tails(self, z: np.ndarray) -> np.ndarray:
+        """Values in scale units with each side's tail beyond its start raised to its power.
+
+        ``|z| -> t (|z| / t) ** b`` where ``|z| > t``, for ``(t, b)`` of z's sign;
+        continuous and increasing, the identity below ``t`` and without a fitted stretch.
+
+        >>> norm = ReturnNormalizer()
+        >>> norm.tail_start, norm.tail_power = (2.0, 4.0), (2.0, 1.0)
+        >>> norm.stretch_tails(np.array([-4.0, -1.0, 1.0, 8.0])).tolist()
+        [-8.0, -1.0, 1.0, 8.0]
+        """
+        z = np.asarray(z, dtype=np.float64)
+        if self.tail_start is None or self.tail_power == (1.0, 1.0):
+            return z
+        out = z.copy()
+        for sign, start, power in zip((-1.0, 1.0), self.tail_start, self.tail_power, strict=True):
+            beyond = (np.sign(z) == sign) & (np.abs(z) > start)
+            out[beyond] = sign * start * (np.abs(z[beyond]) / start) ** power
+        return out
 
     def to_json(self) -> dict:
         """The fitted state as a JSON-serializable dict.
@@ -297,6 +332,8 @@ class ReturnNormalizer:
             "power": self.power,
             "clip": self.clip,
             "n_fit": self.n_fit,
+            "tail_start": None if self.tail_start is None else list(self.tail_start),
+            "tail_power": list(self.tail_power),
         }
 
     @classmethod
@@ -338,4 +375,9 @@ class ReturnNormalizer:
         normalizer.scale = float(scale)
         normalizer.scale_method = state.get("scale_method")
         normalizer.n_fit = int(state.get("n_fit", 0))
+        # Checkpoints written before the tail stretch have neither key: no stretch.
+        if state.get("tail_start") is not None:
+            start, power = state["tail_start"], state.get("tail_power", (1.0, 1.0))
+            normalizer.tail_start = (float(start[0]), float(start[1]))
+            normalizer.tail_power = (float(power[0]), float(power[1]))
         return normalizer

@@ -87,7 +87,8 @@ def sample_paths(
 
 
 def levels_only(loaded: dict[str, Any], n: int, seed: int) -> np.ndarray:
-    """iid Gaussian windows of unit RMS, each times a level drawn as VOL_LEVEL = "fitted" draws it."""
+    """iid Gaussian windows of unit RMS, each times a level drawn as VOL_LEVEL = "fitted" draws it,
+    through the checkpoint's tail stretch as the model's windows are."""
     transform = transform_from_json(loaded["transform"])
     if not isinstance(transform, VolatilityScalogram) or transform.row_quantiles is None:
         raise ScalodiffError(
@@ -103,7 +104,8 @@ def levels_only(loaded: dict[str, Any], n: int, seed: int) -> np.ndarray:
     log_rms = rows * transform.log_rms_std + transform.log_rms_mean
     u = np.stack([np.random.default_rng(derive_seed(k, 2)).standard_normal(length) for k in seeds])
     u /= np.sqrt(np.mean(u**2, axis=1, keepdims=True))
-    return normalizer.inverse((u * np.exp(log_rms)[:, None])[:, margin : length - margin])
+    windows = (u * np.exp(log_rms)[:, None])[:, margin : length - margin]
+    return normalizer.inverse(windows, generated=True)
 
 
 def shuffled(returns: np.ndarray, window: int, n: int, seed: int) -> np.ndarray:

@@ -16,6 +16,15 @@ context, never the fitted level draw; the local volatility row (the shape) is
 generated given the context. The known returns are then written back unchanged,
 so a history is never altered (:func:`continue_window`).
 
+The model continues a window with its new returns' level 13% below the known
+part's on average (S&P 500, 1,000 steps: mean log ratio -0.146 against the
+real windows' -0.021) and pulls it back toward the typical level harder than
+the data do (slope of the log ratio on the known part's log RMS -0.57 against
+-0.41), so rolled paths drift calm and forget their regime. A correction fitted
+at the end of training (models/calibration.fit_continuation_level, setting
+CONTINUATION_LEVEL) multiplies the new returns by ``exp(shift + slope * l)``,
+``l`` the known part's log RMS.
+
 The UNet damps the first few returns it generates right after a known part
 (RMS about 0.5, 0.7, 0.85, 0.93 of normal), so a continuation with ``overlap``
 (JOIN_OVERLAP) gives the model the k returns before the history's last
@@ -53,6 +62,15 @@ def known_lengths(fractions: Sequence[float] | None, window_size: int) -> tuple[
     (64, 128, 192)
     """
     return tuple(sorted({max(1, round(float(f) * window_size)) for f in fractions or ()}))
+
+
+def default_known(fractions: Sequence[float] | None, window_size: int) -> int:
+    """The known returns a continuation uses unless told: the trained length nearest half a window.
+
+    >>> default_known((0.25, 0.5, 0.75), 256)
+    128
+    """
+    return min(known_lengths(fractions, window_size), key=lambda v: abs(v - window_size / 2))
 
 
 def context_channel_count(transform: Any) -> int:
@@ -107,9 +125,25 @@ def continue_window(transform: Any, images: torch.Tensor, known: torch.Tensor) -
     known = known.to(u)
     rms = known.square().mean(-1, keepdim=True).sqrt()
     y = u * rms / u[..., :c].square().mean(-1, keepdim=True).sqrt().clamp_min(EPS)
+    y[..., c:] *= torch.exp(level_correction(transform, rms.clamp_min(EPS).log(), c))
     y[..., :c] = known
     m = transform.margin
     return y[..., m : y.shape[-1] - m]
+
+
+def level_correction(transform: Any, log_rms: torch.Tensor, given: int) -> torch.Tensor:
+    """Log factor for the new returns of windows continuing ``given`` model columns whose
+    known log RMS is ``log_rms`` [..., 1] (a joint model's [B, A, 1], each series its own):
+    the fitted ``shift + slope * log_rms``, or 0 where no correction was fitted for ``given``."""
+    parts = getattr(transform, "parts", [transform])
+    out = torch.zeros_like(log_rms)
+    for a, part in enumerate(parts):
+        fit = getattr(part, "continuation_level", None)
+        if fit is None or int(fit["known"]) != given:
+            continue
+        rows = (..., a, slice(None)) if len(parts) > 1 else (...,)
+        out[rows] = fit["shift"] + fit["slope"] * log_rms[rows]
+    return out
 
 
 @dataclass
@@ -174,7 +208,7 @@ class Continuer:
             context=ctx,
         )
         y = continue_window(self.transform, images.cpu(), z).numpy()
-        out = np.asarray(self.normalizer.inverse(y), dtype=np.float64)
+        out = np.asarray(self.normalizer.inverse(y, generated=True), dtype=np.float64)
         out[..., : self.kept] = tail[..., self.transform.margin :]
         return out
 

@@ -52,5 +52,7 @@ def decode(
         z = transform.inverse(images.double(), generated=True)
     z = z.cpu().numpy()
     if isinstance(transform, JointScalogram):
-        return np.stack([n.inverse(z[:, a]) for a, n in enumerate(normalizers)], axis=1)
-    return normalizers[0].inverse(z)
+        return np.stack(
+            [n.inverse(z[:, a], generated=True) for a, n in enumerate(normalizers)], axis=1
+        )
+    return normalizers[0].inverse(z, generated=True)

@@ -71,10 +71,12 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     np.testing.assert_array_equal(window[:, :16], history[:, -16:])
     assert np.isfinite(window).all() and np.abs(window[:, 16:]).min() > 0
     # The level follows the context: a history ten times as volatile gives a continuation
-    # about ten times as volatile (same seeds, so the same generated shape).
+    # about ten times as volatile (same seeds, so the same generated shape), times the fitted
+    # level correction's slope (CONTINUATION_LEVEL): exp(slope * log 10).
     loud = cont.window(10 * history, [1, 2, 3], slice(0, 3))
     ratio = loud[:, 16:].std() / window[:, 16:].std()
-    assert 9.0 < ratio < 11.0
+    slope = cont.transform.continuation_level["slope"]
+    assert 0.9 < ratio / 10 ** (1 + slope) < 1.1
 
 
 def test_long_paths_same_seed_whatever_the_batch_and_odd_length(run: Path, tmp_path: Path) -> None:

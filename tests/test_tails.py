@@ -95,7 +95,8 @@ def test_fitted_spread_is_stored_and_printed(tmp_path: Path, tiny, capsys) -> No
         out = tmp_path / f"{step.name}.npy"
         argv = [*tiny(), "--checkpoint", str(step), "--out", str(out), "--no-plot"]
         assert generate.main(argv) == 0
-        assert ("spread (LOCAL_SPREAD = fitted) was not fitted" in capsys.readouterr().out) is noted
+        said = capsys.readouterr().out
+        assert ("LOCAL_SPREAD and TAIL_STRETCH = fitted was not fitted" in said) is noted
 
 
 def test_spread_and_power_settings_are_checked() -> None:

@@ -123,6 +123,9 @@ class VolatilityScalogram:
         self.local_mean = 0.0  # standardization of the local log-RMS row (local_window > 0)
         self.local_std = 1.0
         self.local_spread = 1.0  # generated local rows' deviations are scaled by this in inverse
+        # Correction of a continued window's level (models/calibration.fit_continuation_level):
+        # {"known": model columns given, "shift": a, "slope": b}, or None.
+        self.continuation_level: dict[str, float] | None = None
         # Standardized log RMS of the training windows at N_QUANTILES evenly spaced
         # probabilities: the fitted distribution of volatility levels (draw_rows).
         self.row_quantiles: np.ndarray | None = None
@@ -306,6 +309,7 @@ class VolatilityScalogram:
             "local_mean": self.local_mean,
             "local_std": self.local_std,
             "local_spread": self.local_spread,
+            "continuation_level": self.continuation_level,
             "margin": self.margin,
             "base": self.base.to_json(),
         }
@@ -322,6 +326,8 @@ class VolatilityScalogram:
         tr.local_mean = float(d.get("local_mean", 0.0))
         tr.local_std = float(d.get("local_std", 1.0))
         tr.local_spread = float(d.get("local_spread", 1.0))
+        if d.get("continuation_level") is not None:
+            tr.continuation_level = {k: float(v) for k, v in d["continuation_level"].items()}
         if d.get("row_quantiles") is not None:
             tr.row_quantiles = np.asarray(d["row_quantiles"], dtype=np.float64)
         return tr

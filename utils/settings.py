@@ -37,6 +37,8 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "JOINT": (_BOOL, False),
     "JOINT_GAPS": (_STR, False),
     "LOCAL_SPREAD": (_FLOAT, True),
+    "TAIL_STRETCH": (_FLOAT, True),
+    "CONTINUATION_LEVEL": (_STR, True),
     "TRANSFORM_MODE": (_STR, True),
     "WAVELET": (_STR, True),
     "SCALES": (_INT, True),
@@ -89,6 +91,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "VOL_LEVEL": ("fitted", "model"),
+    "CONTINUATION_LEVEL": ("fitted", "off"),
     "JOINT_GAPS": ("drop", "ffill"),
     "OUTLIERS": ("warn", "drop", "error"),
     "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
@@ -102,7 +105,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # Numbers that may instead be fitted to the data at training time.
-FITTED_OR_NUMBER = {"RETURN_POWER", "LOCAL_SPREAD"}
+FITTED_OR_NUMBER = {"RETURN_POWER", "LOCAL_SPREAD", "TAIL_STRETCH"}
 
 # DATE_FORMAT's words for the two orders of a numeric date; anything else is a strftime format.
 DATE_ORDERS = ("dayfirst", "monthfirst")
@@ -267,6 +270,23 @@ def check_combinations(asked: dict[str, Any], resolved: dict[str, Any]) -> None:
             "this run does not have (LOCAL_VOL_WINDOW = 0 or VOLATILITY_ROW = False); set "
             "LOCAL_SPREAD = None or 1.0"
         )
+    if asked.get("TAIL_STRETCH") not in (None, 1.0, "fitted"):
+        raise ScalodiffError(
+            f"setting TAIL_STRETCH={asked['TAIL_STRETCH']!r}: the stretch is fitted to the data "
+            "when training ends; set TAIL_STRETCH = 'fitted', 1.0 (off) or None (the preset's)"
+        )
+    if asked.get("TAIL_STRETCH") == "fitted" and asked.get("CONDITION") == "asset":
+        raise ScalodiffError(
+            "setting TAIL_STRETCH='fitted' is not built for CONDITION = 'asset' (one normalizer "
+            "per series, sampled by label); set TAIL_STRETCH = None or 1.0, or train one model "
+            "per series or a joint one (JOINT = True)"
+        )
+    if asked.get("CONTINUATION_LEVEL") == "fitted" and not resolved["CONTEXT_FRACTIONS"]:
+        raise ScalodiffError(
+            "setting CONTINUATION_LEVEL='fitted' corrects continued windows, and this run has no "
+            "context (CONTEXT_FRACTIONS = ()); set CONTINUATION_LEVEL = None or 'off', or give "
+            "CONTEXT_FRACTIONS, e.g. (0.25, 0.5, 0.75)"
+        )
     if asked["VOL_LEVEL"] == "fitted" and not resolved["VOLATILITY_ROW"]:
         raise ScalodiffError(
             "setting VOL_LEVEL='fitted' needs VOLATILITY_ROW = True (the level it draws is the "
@@ -397,6 +417,10 @@ def apply_preset(settings: dict[str, Any], cuda_available: bool) -> dict[str, An
         resolved["CONTEXT_FRACTIONS"] = ()
     if settings.get("LOCAL_SPREAD") is None and not resolved["LOCAL_VOL_WINDOW"]:
         resolved["LOCAL_SPREAD"] = 1.0  # nothing to scale without the local row
+    if settings.get("CONTINUATION_LEVEL") is None and not resolved["CONTEXT_FRACTIONS"]:
+        resolved["CONTINUATION_LEVEL"] = "off"  # nothing is continued without context
+    if settings.get("TAIL_STRETCH") is None and resolved.get("CONDITION") == "asset":
+        resolved["TAIL_STRETCH"] = 1.0  # not built for several normalizers chosen by label
     if settings.get("EDGE_MARGIN") is None:
         # The margin is cut by the volatility transform; short windows get a narrower one.
         cap = resolved["WINDOW_SIZE"] // 16 if resolved["VOLATILITY_ROW"] else 0

@@ -1,0 +1,99 @@
+"""The level correction of continued windows (CONTINUATION_LEVEL, models/calibration.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import generate
+import train
+from data.returns import ReturnNormalizer
+from data.windows import windows_view
+from models.calibration import fit_continuation_level
+from models.continuation import continue_window, level_correction
+from tests.conftest import tiny_settings
+from transforms.joint import JointScalogram
+from transforms.volatility import VolatilityScalogram, transform_from_json
+from transforms.wavelet import Scalogram
+from utils import checkpoint as ckpt
+from utils.errors import ScalodiffError
+from utils.settings import apply_preset, config_defaults
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, one_thread) -> Path:
+    root = tmp_path_factory.mktemp("level")
+    settings = tiny_settings(root, MAX_STEPS=2, CONTEXT_FRACTIONS="(0.25,0.5,0.75)")
+    assert train.main([*settings, "--data", "sp500", "--run-name", "r", "--no-progress"]) == 0
+    return root / "r"
+
+
+def fitted_transform(window: int = 36, margin: int = 2) -> VolatilityScalogram:
+    tr = VolatilityScalogram(Scalogram(window_size=window, n_scales=5), margin=margin)
+    return tr.fit(torch.randn(64, window, dtype=torch.float64))
+
+
+def test_correction_scales_new_returns_only_for_its_known_length() -> None:
+    tr = fitted_transform()
+    images = tr.forward(torch.randn(4, 36, dtype=torch.float64))
+    known = torch.randn(4, 18, dtype=torch.float64) * torch.tensor([[0.5], [1], [2], [4]])
+    plain = continue_window(tr, images, known)
+    tr.continuation_level = {"known": 18.0, "shift": 0.2, "slope": -0.3}
+    moved = continue_window(tr, images, known)
+    torch.testing.assert_close(moved[:, :16], known[:, 2:])  # history never altered
+    log_rms = 0.5 * torch.log(known.square().mean(-1))
+    factor = torch.exp(0.2 - 0.3 * log_rms)[:, None]
+    torch.testing.assert_close(moved[:, 16:], plain[:, 16:] * factor)
+    tr.continuation_level["known"] = 10.0  # fitted for another known length: untouched
+    torch.testing.assert_close(continue_window(tr, images, known), plain)
+    again = transform_from_json(json.loads(json.dumps(tr.to_json())))
+    assert again.continuation_level == tr.continuation_level
+
+
+def test_joint_series_get_their_own_correction() -> None:
+    joint = JointScalogram([fitted_transform(), fitted_transform()])
+    joint.parts[1].continuation_level = {"known": 18.0, "shift": 0.5, "slope": 0.0}
+    out = level_correction(joint, torch.zeros(3, 2, 1, dtype=torch.float64), 18)
+    assert out[:, 0].eq(0).all() and out[:, 1].eq(0.5).all()
+
+
+def test_training_fits_stores_and_prints_the_correction(run: Path, capsys) -> None:
+    step = ckpt.list_checkpoints(run)[-1]
+    fit = json.loads((step / "transform.json").read_text())["continuation_level"]
+    assert fit["known"] == 2 + 16  # the margin plus the default CONTEXT_KNOWN
+    assert abs(fit["shift"]) <= 1 and abs(fit["slope"]) <= 1
+    assert fit["generated"] != fit["real"]
+
+
+def test_refitting_with_the_correction_applied_finds_nothing_left(run: Path) -> None:
+    loaded = ckpt.load_for_sampling(ckpt.list_checkpoints(run)[-1])
+    tr = transform_from_json(loaded["transform"])
+    norm = ReturnNormalizer.from_json(loaded["normalizer"])
+    z = norm.transform(np.asarray(loaded["real_returns"], dtype=np.float64))
+    windows = windows_view(z, tr.window_size, 7)
+    tr.continuation_level = None
+    (first,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
+    tr.continuation_level = first
+    # Same windows and seeds: the corrected log ratios have the real ones' line exactly.
+    (left,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
+    assert abs(left["shift"]) < 1e-6 and abs(left["slope"]) < 1e-6
+    assert left["real"] == pytest.approx(first["real"])
+
+
+def test_other_known_lengths_continue_without_it_and_say_so(run: Path) -> None:
+    gen = generate.load(run)
+    plan = gen.plan(generate.SampleOptions(n=2, steps=2, progress=False))
+    with pytest.warns(UserWarning, match="fitted for 16 known returns; 8"):
+        gen.continuer(plan, 8)
+
+
+def test_continuation_level_settings_are_checked() -> None:
+    base = {**config_defaults(), "CONTEXT_FRACTIONS": ()}
+    with pytest.raises(ScalodiffError, match="CONTINUATION_LEVEL='fitted'"):
+        apply_preset({**base, "CONTINUATION_LEVEL": "fitted"}, cuda_available=False)
+    assert apply_preset(base, cuda_available=False)["CONTINUATION_LEVEL"] == "off"
+    assert apply_preset(config_defaults(), cuda_available=False)["CONTINUATION_LEVEL"] == "fitted"
