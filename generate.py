@@ -54,6 +54,7 @@ from utils import checkpoint as ckpt
 from utils.device import resolve_device
 from utils.errors import ScalodiffError, run_script
 from utils.joint_paths_io import joint_paths_frame, write_joint_paths
+from utils.memory import keep_freed_memory
 from utils.paths_io import check_output_format, paths_frame, write_paths
 from utils.seeding import derive_seed
 from utils.settings import SettingsParser, config_defaults
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def generate(argv: list[str] | None = None) -> int:
     """Parse settings, sample, write files, print the comparison; return the exit status."""
+    keep_freed_memory()
     parser = build_parser()
     args, settings = parser.parse(argv)
     gen = load(args.checkpoint, save_dir=settings["SAVE_DIR"], device=settings["DEVICE"])

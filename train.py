@@ -372,13 +372,13 @@ def stretch_tails(
         loaded["normalizer"] = data.normalizer.to_json()
         ckpt.write_json_atomic(final, "normalizer.json", loaded["normalizer"])
     said = [
-        f"{name + ': ' if name else ''}powers {f['power'][0]:.3f} / {f['power'][1]:.3f} beyond "
-        f"{f['start'][0]:.2f} / {f['start'][1]:.2f} scale units (negative / positive side)"
-        for name, f in zip(names, fits, strict=True)
+        f"powers {f['power'][0]:.3f} / {f['power'][1]:.3f} beyond {f['start'][0]:.2f} / "
+        f"{f['start'][1]:.2f} scale units (negative / positive side)"
+        for f in fits
     ]
     return (
         f"tails: generated returns stretched to the training returns' tails ({len(images)} "
-        f"windows; TAIL_STRETCH = fitted): {'; '.join(said)}"
+        f"windows; TAIL_STRETCH = fitted): {per_series(names, said)}"
     )
 
 
@@ -405,14 +405,19 @@ def correct_continuation_level(
     ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
     names = data.joint.names if data.joint is not None else [""]
     said = [
-        f"{name + ': ' if name else ''}log ratio of new to known RMS {f['generated']:+.3f} "
-        f"generated, {f['real']:+.3f} real: shift {f['shift']:+.3f}, slope {f['slope']:+.3f}"
-        for name, f in zip(names, fits, strict=True)
+        f"log ratio of new to known RMS {f['generated']:+.3f} generated, {f['real']:+.3f} real: "
+        f"shift {f['shift']:+.3f}, slope {f['slope']:+.3f}"
+        for f in fits
     ]
     return (
         f"continued windows ({known} known returns, the default CONTEXT_KNOWN): "
-        f"{'; '.join(said)} (CONTINUATION_LEVEL = fitted)"
+        f"{per_series(names, said)} (CONTINUATION_LEVEL = fitted)"
     )
+
+
+def per_series(names: list[str], texts: list[str]) -> str:
+    """One text per series, each after its name (a single series has the name "")."""
+    return "; ".join(f"{n}: {t}" if n else t for n, t in zip(names, texts, strict=True))
 
 
 def mean_over_processes(accel: Accelerator, loss: torch.Tensor, clock: float) -> list[float]:

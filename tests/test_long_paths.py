@@ -261,3 +261,12 @@ def test_join_profile_sees_damped_returns_after_joins() -> None:
     profile = join_profile(paths, 64, 32)
     assert profile[:2] == pytest.approx([0.5, 0.5], abs=0.08) and profile[3] > 0.9
     assert join_profile(paths[:, :64], 64, 32) is None  # one window: no join
+
+
+def test_glibc_keeps_freed_memory_when_asked() -> None:
+    import platform
+
+    from utils.memory import keep_freed_memory
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc
