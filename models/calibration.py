@@ -1,4 +1,4 @@
-"""What the finished model is calibrated by: its local rows' spread and its tails.
+"""What the finished model is calibrated by: its local rows' spread, its tails, its continued level.
 
 A diffusion model trained for minutes generates the smooth local-volatility row
 with too little movement inside each window: on the S&P 500 after 1,000 steps its
@@ -7,8 +7,8 @@ real rows' 0.97. The windows then cluster too little and their tails are thin
 (pooled excess kurtosis 4.5 against 7.8; scaling the generated rows' deviations
 by 1.25 gave 5.6 and cut the distance of the ACF of ``|r|`` from 0.195 to 0.159).
 
-:func:`fit_local_spread` samples a few windows with the finished model, as
-generate.py would, and returns the ratio of the real rows' within-window
+:func:`fit_local_spread` takes the windows :func:`calibration_images` sampled
+with the finished model, as generate.py would, and returns the ratio of the real rows' within-window
 standard deviation to the generated ones'; the transform applies it to generated
 rows (``VolatilityScalogram.local_spread``) and the checkpoint keeps it.
 
