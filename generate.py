@@ -469,7 +469,15 @@ class Generator:
                 f"in a window of {window}; choose an overlap below {window - k}, e.g. 4"
             )
         fitted = [p.continuation_level for p in parts if p.continuation_level is not None]
-        if fitted and int(fitted[0]["known"]) != transform.margin + k:
+        if not fitted and self.loaded["settings"].get("CONTINUATION_LEVEL") == "fitted":
+            warnings.warn(
+                "this checkpoint was saved before training ended, so its continued windows' "
+                "level correction (CONTINUATION_LEVEL = fitted) was not fitted: rolled paths "
+                "drift calm; continue from the run's last checkpoint",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif fitted and int(fitted[0]["known"]) != transform.margin + k:
             warnings.warn(
                 f"the continued windows' level correction (CONTINUATION_LEVEL = fitted) was "
                 f"fitted for {int(fitted[0]['known']) - transform.margin} known returns; "

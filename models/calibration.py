@@ -160,10 +160,6 @@ def fit_tail_stretch(
     return {"start": normalizer.tail_start, "power": normalizer.tail_power, "n": g.size}
 
 
-def _log_rms(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.log(x.square().mean(dim=-1) + 1e-30)
-
-
 def fit_continuation_level(
     loaded: dict[str, Any],
     transform: Any,
@@ -195,9 +191,10 @@ def fit_continuation_level(
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels, context=ctx).cpu()
     generated = continue_window(transform, images, real[..., :given])[..., known:]
-    level = _log_rms(real[..., :given])
-    real_ratio = _log_rms(real[..., given : real.shape[-1] - margin]) - level
-    gen_ratio = _log_rms(generated) - level
+    log_rms = VolatilityScalogram._log_rms  # the level row's own measure, over the last axis
+    level = log_rms(real[..., :given])
+    real_ratio = log_rms(real[..., given : real.shape[-1] - margin]) - level
+    gen_ratio = log_rms(generated) - level
     fits = []
     for a in range(1 if real.ndim == 2 else real.shape[1]):
         pick = (slice(None),) if real.ndim == 2 else (slice(None), a)

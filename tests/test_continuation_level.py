@@ -91,6 +91,14 @@ def test_other_known_lengths_continue_without_it_and_say_so(run: Path) -> None:
         gen.continuer(plan, 8)
 
 
+def test_a_checkpoint_saved_before_the_fit_says_it_continues_uncorrected(run: Path) -> None:
+    gen = generate.load(run)
+    gen.loaded["transform"] = {**gen.loaded["transform"], "continuation_level": None}
+    plan = gen.plan(generate.SampleOptions(n=2, steps=2, progress=False))
+    with pytest.warns(UserWarning, match="saved before training ended"):
+        gen.continuer(plan, None)
+
+
 def test_continuation_level_settings_are_checked() -> None:
     base = {**config_defaults(), "CONTEXT_FRACTIONS": ()}
     with pytest.raises(ScalodiffError, match="CONTINUATION_LEVEL='fitted'"):
