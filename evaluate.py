@@ -42,6 +42,7 @@ from utils.settings import SettingsParser, data_source
 # What --checkpoint takes from the run's settings (unless the command line sets it too).
 FROM_CHECKPOINT = (
     "CSV_PATH", "COLUMN", "TRAIN_FRAC", "MAX_MISSING_FRAC", "DATE_FORMAT", "WINDOW_SIZE",
+    "CONTEXT_FRACTIONS",
 )  # fmt: skip
 
 
@@ -71,7 +72,8 @@ def build_parser() -> SettingsParser:
         "--known",
         "CONTEXT_KNOWN",
         "long paths: known returns each rolled window continued, for the seam test "
-        "(None: WINDOW_SIZE // 2, generate.py's default)",
+        "(None: generate.py's default for long paths, the shortest of the checkpoint's "
+        "trained lengths; without --checkpoint WINDOW_SIZE // 4, the cpu preset's)",
         type=int,
     )
     p.add_setting(
@@ -346,6 +348,7 @@ def evaluate_long(
     bootstrap at the same length and number, and the seam test of rolled windows."""
     from evaluation.baselines import fit_baseline
     from evaluation.long_paths import format_percentiles, join_profile, percentile_table, seam_test
+    from models.continuation import default_known
 
     n, length = max(len(x) for x in synthetic.values()), next(iter(synthetic.values())).shape[1]
     baselines = {
@@ -357,7 +360,10 @@ def evaluate_long(
         raise ScalodiffError(f"--labels {clash} are the names of baselines; rename them")
     table = percentile_table(train, {**synthetic, **baselines})
     print(format_percentiles(table) + "\n")
-    window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"] or s["WINDOW_SIZE"] // 2
+    window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"]
+    if known is None:
+        fractions = s.get("CONTEXT_FRACTIONS") or (0.25,)
+        known = default_known(fractions, window, rolling=True)
     known += s["JOIN_OVERLAP"]  # each rolled window also took that many more path returns
     table["seams"] = {}
     for name, paths in synthetic.items():

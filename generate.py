@@ -138,8 +138,9 @@ def build_parser() -> SettingsParser:
     p.add_setting(
         "--known",
         "CONTEXT_KNOWN",
-        "known returns each rolled or scenario window continues (None: the checkpoint's "
-        "trained length nearest WINDOW_SIZE / 2)",
+        "known returns each rolled or scenario window continues (None: of the checkpoint's "
+        "trained lengths, the shortest for --length, the one nearest WINDOW_SIZE / 2 for "
+        "--context)",
         type=int,
     )
     p.add_setting(
@@ -438,8 +439,11 @@ class Generator:
         )
         return Paths(returns, images, plan)
 
-    def continuer(self, plan: Plan, known: int | None, overlap: int = 0) -> Continuer:
-        """The checkpoint ready to continue histories, ``known`` returns each window; errors
+    def continuer(
+        self, plan: Plan, known: int | None, overlap: int = 0, rolling: bool = False
+    ) -> Continuer:
+        """The checkpoint ready to continue histories, ``known`` returns each window (None:
+        the default for a real history, or for rolled long paths with ``rolling``); errors
         for checkpoints trained without context and for lengths it was not trained on."""
         config = self.loaded["unet"].config
         transform = transform_from_json(self.loaded["transform"])
@@ -455,7 +459,7 @@ class Generator:
         window = transform.output_size
         fractions = self.loaded["settings"].get("CONTEXT_FRACTIONS")
         trained = known_lengths(fractions, window)
-        k = known if known is not None else default_known(fractions, window)
+        k = known if known is not None else default_known(fractions, window, rolling)
         if k not in trained or k + transform.margin > window:
             usable = [v for v in trained if v + transform.margin <= window]
             raise ScalodiffError(
@@ -468,7 +472,9 @@ class Generator:
                 f"JOIN_OVERLAP (--overlap) {overlap} with {k} known returns leaves no new return "
                 f"in a window of {window}; choose an overlap below {window - k}, e.g. 4"
             )
-        fitted = [p.continuation_level for p in parts if p.continuation_level is not None]
+        fitted = sorted(
+            {int(f["known"]) - transform.margin for p in parts for f in p.continuation_level or []}
+        )
         if not fitted and self.loaded["settings"].get("CONTINUATION_LEVEL") == "fitted":
             warnings.warn(
                 "this checkpoint was saved before training ended, so its continued windows' "
@@ -477,10 +483,10 @@ class Generator:
                 UserWarning,
                 stacklevel=2,
             )
-        elif fitted and int(fitted[0]["known"]) != transform.margin + k:
+        elif fitted and k not in fitted:
             warnings.warn(
                 f"the continued windows' level correction (CONTINUATION_LEVEL = fitted) was "
-                f"fitted for {int(fitted[0]['known']) - transform.margin} known returns; "
+                f"fitted for {', '.join(map(str, fitted))} known returns; "
                 f"{k} (--known) continue without it",
                 UserWarning,
                 stacklevel=2,
@@ -510,7 +516,7 @@ class Generator:
         have = first.shape[-1]
         if length <= have:
             return first[..., :length]
-        cont = self.continuer(plan, known, overlap)
+        cont = self.continuer(plan, known, overlap, rolling=True)
         o = plan.options
         rolled = -(-(length - have) // cont.new_per_window) * -(-o.n // o.batch_size)
         with tqdm(total=rolled, unit="window", desc="rolling", disable=not o.progress) as bar:

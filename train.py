@@ -39,7 +39,7 @@ from models.conditioning import training_labels
 from models.continuation import (
     context_channel_count,
     context_channels,
-    default_known,
+    default_known_lengths,
     draw_known_columns,
 )
 from models.decode import decode
@@ -390,28 +390,31 @@ def correct_continuation_level(
     device: Any,
     settings: dict[str, Any],
 ) -> str:
-    """Fit the continued windows' level correction (CONTINUATION_LEVEL = "fitted") for the
-    default CONTEXT_KNOWN, store it in the checkpoint's transform and say what it is."""
-    known = default_known(settings["CONTEXT_FRACTIONS"], transform.output_size)
+    """Fit the continued windows' level correction (CONTINUATION_LEVEL = "fitted") for every
+    known length generate.py continues by default, store it in the checkpoint's transform
+    and say what it is."""
     parts = getattr(transform, "parts", [transform])
     for part in parts:
         part.continuation_level = None  # fitted on the model as generated
-    fits = fit_continuation_level(
-        loaded, transform, data.windows, known, device=device, conditioning=data.conditioning
-    )
-    for part, fit in zip(parts, fits, strict=True):
-        part.continuation_level = fit
+    names = data.joint.names if data.joint is not None else [""]
+    said = []
+    for known in default_known_lengths(settings["CONTEXT_FRACTIONS"], transform.output_size):
+        fits = fit_continuation_level(
+            loaded, transform, data.windows, known, device=device, conditioning=data.conditioning
+        )
+        for part, fit in zip(parts, fits, strict=True):
+            part.continuation_level = [*(part.continuation_level or []), fit]
+        texts = [
+            f"log ratio of new to known RMS {f['generated']:+.3f} generated, {f['real']:+.3f} "
+            f"real, spread around its line {f['generated_sd']:.3f} / {f['real_sd']:.3f}"
+            for f in fits
+        ]
+        said.append(f"{known} known returns: {per_series(names, texts)}")
     loaded["transform"] = transform.to_json()
     ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
-    names = data.joint.names if data.joint is not None else [""]
-    said = [
-        f"log ratio of new to known RMS {f['generated']:+.3f} generated, {f['real']:+.3f} real: "
-        f"shift {f['shift']:+.3f}, slope {f['slope']:+.3f}"
-        for f in fits
-    ]
     return (
-        f"continued windows ({known} known returns, the default CONTEXT_KNOWN): "
-        f"{per_series(names, said)} (CONTINUATION_LEVEL = fitted)"
+        "continued windows' level given the real continuations' line and spread "
+        f"(CONTINUATION_LEVEL = fitted): {'; '.join(said)}"
     )
 
 

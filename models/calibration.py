@@ -24,10 +24,12 @@ quantile plot: a tail of index ``a`` becomes one of index ``a / b``). The
 normalizer applies it to generated values only (ReturnNormalizer.stretch_tails).
 
 A context model continues a window with the level of its new returns biased
-(models/continuation.py): :func:`fit_continuation_level` continues training
-windows from their own first returns and regresses the real minus the
-generated log ratio (new returns' RMS over the known part's) on the known
-part's log RMS; the continuation applies the fitted line to new returns only.
+and too little spread (models/continuation.py): :func:`fit_continuation_level`
+continues training windows from their own first returns and regresses the real
+and the generated log ratio (new returns' RMS over the known part's) each on the
+known part's log RMS and that of its last returns; the continuation moves a
+generated ratio from the generated line to the real one and scales its distance
+from the line by the ratio of the residual spreads, on new returns only.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch
 from data.labels import Conditioning
 from data.returns import ReturnNormalizer
 from models.conditioning import Request, label_tensors
-from models.continuation import context_channels, continue_window
+from models.continuation import context_channels, continue_window, level_features
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram
 from utils.seeding import derive_seed
@@ -168,17 +170,21 @@ def fit_continuation_level(
     n: int = CALIBRATION_WINDOWS,
     device: torch.device | str = "cpu",
     conditioning: Conditioning | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """Each series' correction of windows continuing ``known`` output returns.
 
     ``windows`` are the normalized training windows [N, W] (a joint model's
     [N, A, W]; margins included). ``n`` of them, evenly spaced, are continued from
     their first ``margin + known`` returns as generate.py continues a history
-    (without a stretch of their level yet); per series, ``d`` = real minus
-    generated log ratio of the new returns' RMS to the known part's, regressed on
-    the known part's log RMS ``l``: ``d ~ shift + slope * l``. Returns one dict a
-    series (``known`` = model columns given, ``shift``, ``slope``, each clipped to
-    +-LEVEL_LIMIT, and the mean generated and real log ratios).
+    (with whatever correction ``transform`` already holds). Per series, the real
+    and the generated log ratio of the new returns' RMS to the known part's are
+    each regressed on :func:`models.continuation.level_features` (a constant, the
+    known part's log RMS, that of its last returns). Returns one dict a series:
+    ``known`` (model columns given), ``shift``, ``slope``, ``recent_slope`` (real
+    minus generated coefficients, each clipped to +-LEVEL_LIMIT), ``line`` (the
+    generated coefficients), ``spread`` (real over generated residual standard
+    deviation, clipped to SPREAD_RANGE) and the mean ratios and residual
+    deviations behind them.
     """
     sampler, steps = _sampling(loaded)
     given, margin = transform.margin + known, transform.margin
@@ -191,19 +197,29 @@ def fit_continuation_level(
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels, context=ctx).cpu()
     generated = continue_window(transform, images, real[..., :given])[..., known:]
+    features = level_features(real[..., :given]).numpy()
     log_rms = VolatilityScalogram._log_rms  # the level row's own measure, over the last axis
-    level = log_rms(real[..., :given])
-    real_ratio = log_rms(real[..., given : real.shape[-1] - margin]) - level
-    gen_ratio = log_rms(generated) - level
+    real_ratio = (log_rms(real[..., given : real.shape[-1] - margin])).numpy() - features[..., 1]
+    gen_ratio = log_rms(generated).numpy() - features[..., 1]
     fits = []
     for a in range(1 if real.ndim == 2 else real.shape[1]):
         pick = (slice(None),) if real.ndim == 2 else (slice(None), a)
-        x, d = level[pick].numpy(), (real_ratio - gen_ratio)[pick].numpy()
-        slope = float(np.polyfit(x, d, 1)[0]) if np.ptp(x) > 0 else 0.0
-        slope = float(np.clip(slope, -LEVEL_LIMIT, LEVEL_LIMIT))
-        shift = float(np.clip(d.mean() - slope * x.mean(), -LEVEL_LIMIT, LEVEL_LIMIT))
+        x = features[pick]
+        real_line, real_sd = _line(x, real_ratio[pick])
+        gen_line, gen_sd = _line(x, gen_ratio[pick])
+        shift, slope, recent = np.clip(real_line - gen_line, -LEVEL_LIMIT, LEVEL_LIMIT)
+        spread = float(np.clip(real_sd / max(gen_sd, 1e-12), *SPREAD_RANGE))
         fits.append({
-            "known": float(given), "shift": shift, "slope": slope,
-            "generated": float(gen_ratio[pick].mean()), "real": float(real_ratio[pick].mean()),
+            "known": float(given), "shift": float(shift), "slope": float(slope),
+            "recent_slope": float(recent), "line": [float(v) for v in gen_line],
+            "spread": spread, "generated": float(gen_ratio[pick].mean()),
+            "real": float(real_ratio[pick].mean()), "generated_sd": gen_sd, "real_sd": real_sd,
         })  # fmt: skip
     return fits
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares coefficients of ``y`` on the columns of ``x`` and the residuals' std."""
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    residual = y - x @ coef
+    return coef, float(np.sqrt(np.square(residual).sum() / max(len(y) - x.shape[1], 1)))

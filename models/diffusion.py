@@ -175,6 +175,17 @@ def initial_noise(
     return noise.to(device=device, dtype=dtype), gens
 
 
+def sampling_layout(device: torch.device) -> torch.memory_format:
+    """The memory layout the sampling loop runs the UNet in on ``device``.
+
+    On a CPU oneDNN's convolutions take channels-last tensors about 1.2x faster
+    (1.2x for the whole forward of the cpu preset's UNet; benchmarks/sampling.py
+    prints the ratio); the results differ only by float rounding. Elsewhere the
+    default layout: channels-last was not measured there.
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 @torch.inference_mode()
 def sample(
     unet: UNet2DModel,
@@ -225,6 +236,8 @@ def sample(
     """
     device = torch.device(device)
     cfg = unet.config
+    layout = sampling_layout(device)
+    unet.to(memory_format=layout)
     # The noise has the output's channels; any further input channels are the context.
     shape = (_out_channels(cfg), *_as_pair(cfg.sample_size))
     dtype = next(unet.parameters()).dtype
@@ -241,6 +254,7 @@ def sample(
         model_in = sampler.scale_model_input(x, t)
         if context is not None:
             model_in = torch.cat([model_in, context], dim=1)
+        model_in = model_in.contiguous(memory_format=layout)
         out = denoise(unet, model_in, t.to(device), class_labels, null_labels, guidance)
         x = sampler.step(out, t, x, **step_kwargs).prev_sample
         if on_step is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import train
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
 from models.calibration import fit_continuation_level
-from models.continuation import continue_window, level_correction
+from models.continuation import continue_window, level_correction, level_features
 from tests.conftest import tiny_settings
 from transforms.joint import JointScalogram
 from transforms.volatility import VolatilityScalogram, transform_from_json
@@ -28,7 +30,10 @@ from utils.settings import apply_preset, config_defaults
 def run(tmp_path_factory, one_thread) -> Path:
     root = tmp_path_factory.mktemp("level")
     settings = tiny_settings(root, MAX_STEPS=2, CONTEXT_FRACTIONS="(0.25,0.5,0.75)")
-    assert train.main([*settings, "--data", "sp500", "--run-name", "r", "--no-progress"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert train.main([*settings, "--data", "sp500", "--run-name", "r", "--no-progress"]) == 0
+    (root / "printed.txt").write_text(printed.getvalue())
     return root / "r"
 
 
@@ -42,31 +47,51 @@ def test_correction_scales_new_returns_only_for_its_known_length() -> None:
     images = tr.forward(torch.randn(4, 36, dtype=torch.float64))
     known = torch.randn(4, 18, dtype=torch.float64) * torch.tensor([[0.5], [1], [2], [4]])
     plain = continue_window(tr, images, known)
-    tr.continuation_level = {"known": 18.0, "shift": 0.2, "slope": -0.3}
+    fit = {"known": 18.0, "shift": 0.2, "slope": -0.3, "recent_slope": 0.1}
+    tr.continuation_level = [{**fit, "line": [0.05, 0.4, -0.2], "spread": 1.5}]
     moved = continue_window(tr, images, known)
     torch.testing.assert_close(moved[:, :16], known[:, 2:])  # history never altered
-    log_rms = 0.5 * torch.log(known.square().mean(-1))
-    factor = torch.exp(0.2 - 0.3 * log_rms)[:, None]
-    torch.testing.assert_close(moved[:, 16:], plain[:, 16:] * factor)
-    tr.continuation_level["known"] = 10.0  # fitted for another known length: untouched
+    features = level_features(known)
+    ratio = VolatilityScalogram._log_rms(plain[:, 16:34]) - features[:, 1]
+    line = features @ features.new_tensor([0.05, 0.4, -0.2])
+    log_factor = features @ features.new_tensor([0.2, -0.3, 0.1]) + (ratio - line) * 0.5
+    torch.testing.assert_close(moved[:, 16:], plain[:, 16:] * torch.exp(log_factor)[:, None])
+    tr.continuation_level[0]["known"] = 10.0  # fitted for another known length: untouched
     torch.testing.assert_close(continue_window(tr, images, known), plain)
     again = transform_from_json(json.loads(json.dumps(tr.to_json())))
     assert again.continuation_level == tr.continuation_level
 
 
+def test_a_record_of_one_known_length_is_read_as_its_line() -> None:
+    tr = fitted_transform()
+    saved = {**tr.to_json(), "continuation_level": {"known": 18.0, "shift": 0.2, "slope": -0.3}}
+    old = transform_from_json(saved)
+    known = torch.randn(4, 18, dtype=torch.float64)
+    new = torch.randn(4, 16, dtype=torch.float64)
+    expected = 0.2 - 0.3 * VolatilityScalogram._log_rms(known)
+    torch.testing.assert_close(level_correction(old, known, new)[:, 0], expected)
+
+
 def test_joint_series_get_their_own_correction() -> None:
     joint = JointScalogram([fitted_transform(), fitted_transform()])
-    joint.parts[1].continuation_level = {"known": 18.0, "shift": 0.5, "slope": 0.0}
-    out = level_correction(joint, torch.zeros(3, 2, 1, dtype=torch.float64), 18)
+    joint.parts[1].continuation_level = [{"known": 18.0, "shift": 0.5, "slope": 0.0}]
+    known = torch.randn(3, 2, 18, dtype=torch.float64)
+    out = level_correction(joint, known, torch.randn(3, 2, 16, dtype=torch.float64))
     assert out[:, 0].eq(0).all() and out[:, 1].eq(0.5).all()
 
 
-def test_training_fits_stores_and_prints_the_correction(run: Path, capsys) -> None:
+def test_training_fits_stores_and_prints_the_correction(run: Path) -> None:
     step = ckpt.list_checkpoints(run)[-1]
-    fit = json.loads((step / "transform.json").read_text())["continuation_level"]
-    assert fit["known"] == 2 + 16  # the margin plus the default CONTEXT_KNOWN
-    assert abs(fit["shift"]) <= 1 and abs(fit["slope"]) <= 1
-    assert fit["generated"] != fit["real"]
+    fits = json.loads((step / "transform.json").read_text())["continuation_level"]
+    # The margin plus each default CONTEXT_KNOWN: long paths' (the shortest), scenarios'.
+    assert [f["known"] for f in fits] == [2 + 8, 2 + 16]
+    for fit in fits:
+        assert max(abs(fit["shift"]), abs(fit["slope"]), abs(fit["recent_slope"])) <= 1
+        assert 0.5 <= fit["spread"] <= 2 and len(fit["line"]) == 3
+        assert fit["generated"] != fit["real"]
+    printed = (run.parent / "printed.txt").read_text()
+    assert "8 known returns: log ratio of new to known RMS" in printed
+    assert "16 known returns: log ratio of new to known RMS" in printed
 
 
 def test_refitting_with_the_correction_applied_finds_nothing_left(run: Path) -> None:
@@ -77,18 +102,21 @@ def test_refitting_with_the_correction_applied_finds_nothing_left(run: Path) -> 
     windows = windows_view(z, tr.window_size, 7)
     tr.continuation_level = None
     (first,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
-    tr.continuation_level = first
-    # Same windows and seeds: the corrected log ratios have the real ones' line exactly.
+    assert first["spread"] != pytest.approx(1.0)
+    tr.continuation_level = [first]
+    # Same windows and seeds: the corrected log ratios have the real ones' line and spread.
     (left,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
-    assert abs(left["shift"]) < 1e-6 and abs(left["slope"]) < 1e-6
+    assert max(abs(left["shift"]), abs(left["slope"]), abs(left["recent_slope"])) < 1e-6
+    assert left["spread"] == pytest.approx(1.0, abs=1e-6)
     assert left["real"] == pytest.approx(first["real"])
+    assert left["generated_sd"] == pytest.approx(first["real_sd"])
 
 
 def test_other_known_lengths_continue_without_it_and_say_so(run: Path) -> None:
     gen = generate.load(run)
     plan = gen.plan(generate.SampleOptions(n=2, steps=2, progress=False))
-    with pytest.warns(UserWarning, match="fitted for 16 known returns; 8"):
-        gen.continuer(plan, 8)
+    with pytest.warns(UserWarning, match="fitted for 8, 16 known returns; 24"):
+        gen.continuer(plan, 24)
 
 
 def test_a_checkpoint_saved_before_the_fit_says_it_continues_uncorrected(run: Path) -> None:

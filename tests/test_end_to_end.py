@@ -227,3 +227,27 @@ def test_ema_follows_the_model_to_its_device() -> None:
     model.to("meta")  # another device, without needing a GPU
     ema.update(model)
     assert all(s.device.type == "meta" for s in ema.shadow)
+
+
+def test_cpu_sampling_runs_channels_last_with_the_same_result(monkeypatch) -> None:
+    """The CPU sampling loop's layout changes float rounding only, not the samples."""
+    from diffusers import UNet2DModel
+
+    from models import diffusion
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=(8, 16), in_channels=1, out_channels=1, block_out_channels=(8, 16),
+        layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8,
+    ).eval()  # fmt: skip
+    sampler = diffusion.make_sampler("dpm", {"num_train_timesteps": 100})
+    weight = lambda: unet.down_blocks[0].resnets[0].conv1.weight  # noqa: E731  (8 -> 8, 3x3)
+    fast = diffusion.sample(unet, sampler, [1, 2, 3], 5)
+    assert weight().is_contiguous(memory_format=torch.channels_last)
+    assert not weight().is_contiguous()
+    monkeypatch.setattr(diffusion, "sampling_layout", lambda device: torch.contiguous_format)
+    plain = diffusion.sample(unet, sampler, [1, 2, 3], 5)
+    assert weight().is_contiguous()
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(fast[0], fast[1])

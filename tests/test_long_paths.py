@@ -26,7 +26,7 @@ from evaluation.long_paths import (
     seam_windows,
     yearly_max_drawdown,
 )
-from models.continuation import context_channels, extend, known_lengths
+from models.continuation import context_channels, extend, fitted_level, known_lengths
 from tests.conftest import tiny_settings
 from tests.test_bad_input import fails, price_csv
 from transforms.volatility import VolatilityScalogram
@@ -71,12 +71,13 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     np.testing.assert_array_equal(window[:, :16], history[:, -16:])
     assert np.isfinite(window).all() and np.abs(window[:, 16:]).min() > 0
     # The level follows the context: a history ten times as volatile gives a continuation
-    # about ten times as volatile (same seeds, so the same generated shape), times the fitted
-    # level correction's slope (CONTINUATION_LEVEL): exp(slope * log 10).
+    # about ten times as volatile (same seeds, so the same generated shape), times what the
+    # fitted level correction (CONTINUATION_LEVEL) makes of a log RMS log 10 higher.
     loud = cont.window(10 * history, [1, 2, 3], slice(0, 3))
     ratio = loud[:, 16:].std() / window[:, 16:].std()
-    slope = cont.transform.continuation_level["slope"]
-    assert 0.9 < ratio / 10 ** (1 + slope) < 1.1
+    fit = fitted_level(cont.transform, 2 + 16)
+    moved = fit["slope"] + fit["recent_slope"] - (fit["spread"] - 1) * sum(fit["line"][1:])
+    assert 0.9 < ratio / 10 ** (1 + moved) < 1.1
 
 
 def test_long_paths_same_seed_whatever_the_batch_and_odd_length(run: Path, tmp_path: Path) -> None:

@@ -123,9 +123,9 @@ class VolatilityScalogram:
         self.local_mean = 0.0  # standardization of the local log-RMS row (local_window > 0)
         self.local_std = 1.0
         self.local_spread = 1.0  # generated local rows' deviations are scaled by this in inverse
-        # Correction of a continued window's level (models/calibration.fit_continuation_level):
-        # {"known": model columns given, "shift": a, "slope": b}, or None.
-        self.continuation_level: dict[str, float] | None = None
+        # Corrections of continued windows' level (models/calibration.fit_continuation_level):
+        # one dict per known length ({"known": model columns given, "shift": ..., ...}), or None.
+        self.continuation_level: list[dict[str, Any]] | None = None
         # Standardized log RMS of the training windows at N_QUANTILES evenly spaced
         # probabilities: the fitted distribution of volatility levels (draw_rows).
         self.row_quantiles: np.ndarray | None = None
@@ -326,8 +326,11 @@ class VolatilityScalogram:
         tr.local_mean = float(d.get("local_mean", 0.0))
         tr.local_std = float(d.get("local_std", 1.0))
         tr.local_spread = float(d.get("local_spread", 1.0))
-        if d.get("continuation_level") is not None:
-            tr.continuation_level = {k: float(v) for k, v in d["continuation_level"].items()}
+        level = d.get("continuation_level")
+        if level is not None:  # checkpoints fitted for one known length hold one dict
+            tr.continuation_level = [
+                dict(f) for f in ([level] if isinstance(level, dict) else level)
+            ]
         if d.get("row_quantiles") is not None:
             tr.row_quantiles = np.asarray(d["row_quantiles"], dtype=np.float64)
         return tr
