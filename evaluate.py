@@ -349,6 +349,7 @@ def evaluate_long(
     from evaluation.baselines import fit_baseline
     from evaluation.long_paths import format_percentiles, join_profile, percentile_table, seam_test
     from models.continuation import default_known
+    from utils.presets import PRESETS
 
     n, length = max(len(x) for x in synthetic.values()), next(iter(synthetic.values())).shape[1]
     baselines = {
@@ -362,7 +363,7 @@ def evaluate_long(
     print(format_percentiles(table) + "\n")
     window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"]
     if known is None:
-        fractions = s.get("CONTEXT_FRACTIONS") or (0.25,)
+        fractions = s.get("CONTEXT_FRACTIONS") or PRESETS["cpu"]["CONTEXT_FRACTIONS"]
         known = default_known(fractions, window, rolling=True)
     known += s["JOIN_OVERLAP"]  # each rolled window also took that many more path returns
     table["seams"] = {}
