@@ -406,14 +406,16 @@ def correct_continuation_level(
             part.continuation_level = [*(part.continuation_level or []), fit]
         texts = [
             f"log ratio of new to known RMS {f['generated']:+.3f} generated, {f['real']:+.3f} "
-            f"real, spread around its line {f['generated_sd']:.3f} / {f['real_sd']:.3f}"
+            f"real, spread around its line {f['generated_sd']:.3f} / {f['real_sd']:.3f}, "
+            f"skewness {f['generated_skew']:+.2f} / {f['real_skew']:+.2f}"
+            + ("" if f["generated_quantiles"] else " (no quantile map: spread only)")
             for f in fits
         ]
         said.append(f"{known} known returns: {per_series(names, texts)}")
     loaded["transform"] = transform.to_json()
     ckpt.write_json_atomic(final, "transform.json", loaded["transform"])
     return (
-        "continued windows' level given the real continuations' line and spread "
+        "continued windows' level given the real continuations' line and distribution "
         f"(CONTINUATION_LEVEL = fitted): {'; '.join(said)}"
     )
 

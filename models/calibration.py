@@ -28,8 +28,13 @@ and too little spread (models/continuation.py): :func:`fit_continuation_level`
 continues training windows from their own first returns and regresses the real
 and the generated log ratio (new returns' RMS over the known part's) each on the
 known part's log RMS and that of its last returns; the continuation moves a
-generated ratio from the generated line to the real one and scales its distance
-from the line by the ratio of the residual spreads, on new returns only.
+generated ratio from the generated line to the real one and maps its distance
+from the line onto the real distances' distribution, on new returns only. The
+real distances are skewed (a calm drift with sudden rises of volatility: on the
+S&P 500, 64 known returns, skewness 0.91 over these windows, 0.93 over all
+training windows) where the model's are less so (0.51), so a map of quantiles
+gives rolled paths their volatility spikes, where one factor (the ratio of the
+spreads, kept for the far tails) would only widen a symmetric draw.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ TAIL_MIN_POINTS = 5  # the fitted quantiles reach as far as 5 values of the smal
 TAIL_QUANTILES = 16
 TAIL_POWER_RANGE = (0.5, 2.0)  # beyond, the model is broken, not shy
 LEVEL_LIMIT = 1.0  # a fitted shift or slope beyond +-1 (a factor e) means a broken model
+# Residual quantiles of the level map, as far out as 128 windows resolve (2.6 values beyond each end).
+LEVEL_PROBABILITIES = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
 
 
 def within_window_std(rows: torch.Tensor) -> float:
@@ -183,7 +190,10 @@ def fit_continuation_level(
     ``known`` (model columns given), ``shift``, ``slope``, ``recent_slope`` (real
     minus generated coefficients, each clipped to +-LEVEL_LIMIT), ``line`` (the
     generated coefficients), ``spread`` (real over generated residual standard
-    deviation, clipped to SPREAD_RANGE) and the mean ratios and residual
+    deviation, clipped to SPREAD_RANGE), ``generated_quantiles`` and
+    ``real_quantiles`` (the residuals' at LEVEL_PROBABILITIES; None where a
+    piece of the map they make would have a slope outside SPREAD_RANGE squared,
+    a broken model), the residuals' skewness and the mean ratios and residual
     deviations behind them.
     """
     sampler, steps = _sampling(loaded)
@@ -205,21 +215,48 @@ def fit_continuation_level(
     for a in range(1 if real.ndim == 2 else real.shape[1]):
         pick = (slice(None),) if real.ndim == 2 else (slice(None), a)
         x = features[pick]
-        real_line, real_sd = _line(x, real_ratio[pick])
-        gen_line, gen_sd = _line(x, gen_ratio[pick])
+        real_line, real_res = _line(x, real_ratio[pick])
+        gen_line, gen_res = _line(x, gen_ratio[pick])
+        real_sd, gen_sd = _sd(real_res, x.shape[1]), _sd(gen_res, x.shape[1])
         shift, slope, recent = np.clip(real_line - gen_line, -LEVEL_LIMIT, LEVEL_LIMIT)
         spread = float(np.clip(real_sd / max(gen_sd, 1e-12), *SPREAD_RANGE))
         fits.append({
             "known": float(given), "shift": float(shift), "slope": float(slope),
             "recent_slope": float(recent), "line": [float(v) for v in gen_line],
-            "spread": spread, "generated": float(gen_ratio[pick].mean()),
-            "real": float(real_ratio[pick].mean()), "generated_sd": gen_sd, "real_sd": real_sd,
+            "spread": spread, **_residual_map(gen_res, real_res),
+            "generated": float(gen_ratio[pick].mean()), "real": float(real_ratio[pick].mean()),
+            "generated_sd": gen_sd, "real_sd": real_sd,
         })  # fmt: skip
     return fits
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares coefficients of ``y`` on the columns of ``x`` and the residuals' std."""
+def _residual_map(generated: np.ndarray, real: np.ndarray) -> dict[str, Any]:
+    """The quantiles that map generated level residuals onto real ones, and both skewnesses."""
+    gen_q = np.quantile(generated, LEVEL_PROBABILITIES)
+    real_q = np.quantile(real, LEVEL_PROBABILITIES)
+    slopes = np.diff(real_q) / np.maximum(np.diff(gen_q), 1e-12)
+    low, high = SPREAD_RANGE[0] ** 2, SPREAD_RANGE[1] ** 2
+    usable = bool(np.all((slopes >= low) & (slopes <= high)))
+    return {
+        "generated_quantiles": [float(v) for v in gen_q] if usable else None,
+        "real_quantiles": [float(v) for v in real_q] if usable else None,
+        "generated_skew": _skew(generated),
+        "real_skew": _skew(real),
+    }
+
+
+def _skew(x: np.ndarray) -> float:
+    """Sample skewness (0 for a constant)."""
+    d = x - x.mean()
+    return float((d**3).mean() / max((d**2).mean(), 1e-24) ** 1.5)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients of ``y`` on the columns of ``x`` and the residuals."""
     coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    residual = y - x @ coef
-    return coef, float(np.sqrt(np.square(residual).sum() / max(len(y) - x.shape[1], 1)))
+    return coef, y - x @ coef
+
+
+def _sd(residual: np.ndarray, n_coef: int) -> float:
+    """Standard deviation of regression residuals (``n_coef`` degrees of freedom spent)."""
+    return float(np.sqrt(np.square(residual).sum() / max(len(residual) - n_coef, 1)))

@@ -25,8 +25,8 @@ against 0.301), so rolled paths drifted calm and their volatility swung too
 little over years. A correction fitted at the end of training
 (models/calibration.fit_continuation_level, setting CONTINUATION_LEVEL) gives
 the new returns' log ratio the real continuations' line in the known part's
-log RMS and that of its last RECENT returns, and their spread around it
-(:func:`level_correction`).
+log RMS and that of its last RECENT returns, and their skewed distribution
+around it (:func:`level_correction`).
 
 The UNet damps the first few returns it generates right after a known part
 (RMS about 0.5, 0.7, 0.85, 0.93 of normal), so a continuation with ``overlap``
@@ -181,8 +181,8 @@ def level_correction(transform: Any, known: torch.Tensor, new: torch.Tensor) -> 
 
     With ``f`` the regressors (:func:`level_features`) and ``y`` the generated log ratio
     of the new returns' RMS to the known part's, the corrected ratio is
-    ``real_line . f + (y - generated_line . f) * spread``: the real continuations'
-    conditional mean and spread of the level instead of the model's.
+    ``real_line . f + residual_map(y - generated_line . f)``: the real continuations'
+    conditional mean and distribution of the level instead of the model's.
     """
     parts = getattr(transform, "parts", [transform])
     features = level_features(known)
@@ -195,9 +195,32 @@ def level_correction(transform: Any, known: torch.Tensor, new: torch.Tensor) -> 
         rows = (slice(None), a) if len(parts) > 1 else (slice(None),)
         f = features[rows]
         shift = f @ f.new_tensor([fit["shift"], fit["slope"], fit.get("recent_slope", 0.0)])
-        line = f @ f.new_tensor(fit.get("line", [0.0, 0.0, 0.0]))
-        out[rows] = shift + (ratio[rows] - line) * (fit.get("spread", 1.0) - 1.0)
+        residual = ratio[rows] - f @ f.new_tensor(fit.get("line", [0.0, 0.0, 0.0]))
+        out[rows] = shift + residual_map(residual, fit) - residual
     return out.unsqueeze(-1)
+
+
+def residual_map(residual: torch.Tensor, fit: dict[str, Any]) -> torch.Tensor:
+    """Generated level residuals mapped onto the real ones' distribution.
+
+    Piecewise linear through the fit's quantile pairs, with the ratio of the
+    spreads as the slope beyond them; a fit without quantiles (saved before
+    they were fitted, or refused as broken) scales by that ratio alone.
+
+    >>> fit = {"spread": 2.0, "generated_quantiles": [-1.0, 0.0, 1.0], "real_quantiles": [-1.0, -0.5, 2.0]}
+    >>> residual_map(torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0]), fit).tolist()
+    [-3.0, -0.75, -0.5, 0.75, 6.0]
+    """
+    spread = fit.get("spread", 1.0)
+    if not fit.get("generated_quantiles"):
+        return residual * spread
+    g = residual.new_tensor(fit["generated_quantiles"])
+    q = residual.new_tensor(fit["real_quantiles"])
+    i = torch.searchsorted(g, residual.contiguous()).clamp(1, len(g) - 1)
+    inside = q[i - 1] + (residual - g[i - 1]) * (q[i] - q[i - 1]) / (g[i] - g[i - 1])
+    below = q[0] + (residual - g[0]) * spread
+    above = q[-1] + (residual - g[-1]) * spread
+    return torch.where(residual < g[0], below, torch.where(residual > g[-1], above, inside))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import generate
 import train
 from data.returns import ReturnNormalizer
 from data.windows import windows_view
-from models.calibration import fit_continuation_level
+from models.calibration import _residual_map, fit_continuation_level
 from models.continuation import continue_window, level_correction, level_features
 from tests.conftest import tiny_settings
 from transforms.joint import JointScalogram
@@ -62,6 +62,38 @@ def test_correction_scales_new_returns_only_for_its_known_length() -> None:
     assert again.continuation_level == tr.continuation_level
 
 
+def test_residual_map_gives_generated_levels_the_real_quantiles() -> None:
+    tr = fitted_transform()
+    images = tr.forward(torch.randn(64, 36, dtype=torch.float64))
+    known = torch.randn(64, 18, dtype=torch.float64)
+    plain = continue_window(tr, images, known)
+    features = level_features(known)
+    ratio = VolatilityScalogram._log_rms(plain[:, 16:34]) - features[:, 1]
+    probabilities = (0.1, 0.5, 0.9)
+    gen_q = np.quantile(ratio.numpy(), probabilities, method="lower")  # sample values
+    real_q = gen_q[1] + np.array([-0.2, 0.0, 0.9])  # a right-skewed real distribution
+    fit = {"known": 18.0, "shift": 0.0, "slope": 0.0, "spread": 1.5, "line": [0.0, 0.0, 0.0]}
+    tr.continuation_level = [
+        {**fit, "generated_quantiles": list(gen_q), "real_quantiles": list(real_q)}
+    ]
+    moved = continue_window(tr, images, known)
+    torch.testing.assert_close(moved[:, :16], known[:, 2:])
+    new_ratio = (VolatilityScalogram._log_rms(moved[:, 16:34]) - features[:, 1]).numpy()
+    # Quantiles land where the map sends them; beyond, the spread's slope.
+    np.testing.assert_allclose(np.quantile(new_ratio, probabilities, method="lower"), real_q)
+    top = ratio.argmax()
+    assert new_ratio[top] == pytest.approx(real_q[2] + 1.5 * (ratio[top].item() - gen_q[2]))
+    assert np.argsort(new_ratio).tolist() == np.argsort(ratio.numpy()).tolist()  # order kept
+
+
+def test_a_broken_residual_map_is_refused_for_the_spread() -> None:
+    rng = np.random.default_rng(0)
+    generated = rng.standard_normal(128)
+    kept = _residual_map(generated, 1.3 * generated + 0.5 * np.maximum(generated, 0))
+    assert kept["generated_quantiles"] is not None and kept["real_skew"] > 0.2
+    assert _residual_map(generated, 10 * generated)["generated_quantiles"] is None
+
+
 def test_a_record_of_one_known_length_is_read_as_its_line() -> None:
     tr = fitted_transform()
     saved = {**tr.to_json(), "continuation_level": {"known": 18.0, "shift": 0.2, "slope": -0.3}}
@@ -104,12 +136,17 @@ def test_refitting_with_the_correction_applied_finds_nothing_left(run: Path) -> 
     (first,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
     assert first["spread"] != pytest.approx(1.0)
     tr.continuation_level = [first]
-    # Same windows and seeds: the corrected log ratios have the real ones' line and spread.
+    assert abs(first["generated_skew"] - first["real_skew"]) > 0.5
+    # Same windows and seeds: the corrected log ratios have the real ones' line and
+    # distribution, up to what a piecewise-linear map of 9 quantiles of 48 values leaves.
     (left,) = fit_continuation_level(loaded, tr, windows, 16, n=48)
-    assert max(abs(left["shift"]), abs(left["slope"]), abs(left["recent_slope"])) < 1e-6
-    assert left["spread"] == pytest.approx(1.0, abs=1e-6)
+    assert max(abs(left["shift"]), abs(left["slope"]), abs(left["recent_slope"])) < 0.02
+    assert max(abs(first["shift"]), abs(first["slope"]), abs(first["recent_slope"])) > 0.1
+    assert left["spread"] == pytest.approx(1.0, abs=0.01)
     assert left["real"] == pytest.approx(first["real"])
-    assert left["generated_sd"] == pytest.approx(first["real_sd"])
+    assert left["generated_sd"] == pytest.approx(first["real_sd"], rel=0.01)
+    assert left["generated_skew"] == pytest.approx(first["real_skew"], abs=0.1)
+    np.testing.assert_allclose(left["generated_quantiles"], first["real_quantiles"], atol=0.03)
 
 
 def test_other_known_lengths_continue_without_it_and_say_so(run: Path) -> None:

@@ -66,6 +66,8 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     cont = gen.continuer(plan, None)
     assert cont.known == 16  # nearest WINDOW_SIZE / 2 among the trained 8, 16, 24
     history = np.random.default_rng(0).normal(0, 0.013, (3, 40))
+    fit = fitted_level(cont.transform, 2 + 16)
+    fit["generated_quantiles"] = None  # the level correction's spread-only form: one factor
     window = cont.window(history, [1, 2, 3], slice(0, 3))
     assert window.shape == (3, 32)
     np.testing.assert_array_equal(window[:, :16], history[:, -16:])
@@ -75,7 +77,6 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     # fitted level correction (CONTINUATION_LEVEL) makes of a log RMS log 10 higher.
     loud = cont.window(10 * history, [1, 2, 3], slice(0, 3))
     ratio = loud[:, 16:].std() / window[:, 16:].std()
-    fit = fitted_level(cont.transform, 2 + 16)
     moved = fit["slope"] + fit["recent_slope"] - (fit["spread"] - 1) * sum(fit["line"][1:])
     assert 0.9 < ratio / 10 ** (1 + moved) < 1.1
 
@@ -251,6 +252,32 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     assert scenarios.main([*argv[:2], "--n", "5", "--out", str(tmp_path)]) != 0  # too few for VaR
     with pytest.raises(SystemExit):
         scenarios.build_parser().parse_args(["--n", "5"])  # --checkpoint is required
+
+
+def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import scenarios
+
+    def row(vs_garch: list[float], vs_plain: list[float]) -> dict:
+        var = {"hits": 1, "kupiec_p": 0.5, "christoffersen_p": 0.5}
+        return {"ks": 0.1, "ks_p": 0.5, "crps": 0.01, "var0.01": var, "var0.05": var,
+                "crps_minus_garch": vs_garch, "crps_minus_no_context": vs_plain}  # fmt: skip
+
+    zero = [0.0, 0.0, 0.0]
+    rows = {
+        "ours": row([1e-4, -1e-4, 3e-4], [-1e-4, -3e-4, 1e-4]),
+        "ours, no context": row(zero, zero),
+        "garch-t": row(zero, [-2e-4, -3e-4, -1e-4]),
+    }
+    result = {"horizons": {"20": rows}}
+    (line,) = scenarios.verdicts(result)
+    assert "NOT better" in line and "GARCH-t better: -0.0200 [-0.0300, -0.0100]" in line
+    rows["garch-t"] = row(zero, [-1e-4, -2e-4, 1e-4])
+    assert "GARCH-t not better either" in scenarios.verdicts(result)[0]
+    assert (
+        "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
+        in scenarios.table(result)
+    )
 
 
 def test_join_profile_sees_damped_returns_after_joins() -> None:
