@@ -45,7 +45,7 @@ from evaluation.joint_report import format_joint, plot_joint, real_joint_windows
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
-from models.continuation import Continuer, default_known, extend, known_lengths
+from models.continuation import Continuer, default_known, extend, fitted_level, known_lengths
 from models.decode import checkpoint_normalizers, decode
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.joint import JointScalogram
@@ -147,7 +147,7 @@ def build_parser() -> SettingsParser:
         "--overlap",
         "JOIN_OVERLAP",
         "rolled and scenario windows: generated returns right after the history (damped by the "
-        "UNet) replaced by this many more real ones (0: off)",
+        "UNet) replaced by this many more real ones (0: none; the fitted start gains undamp them)",
         type=int,
     )
     p.add_argument(
@@ -480,6 +480,20 @@ class Generator:
                 "this checkpoint was saved before training ended, so its continued windows' "
                 "level correction (CONTINUATION_LEVEL = fitted) was not fitted: rolled paths "
                 "drift calm; continue from the run's last checkpoint",
+                UserWarning,
+                stacklevel=2,
+            )
+        elif (
+            overlap == 0
+            and k in fitted
+            and not all(
+                (fitted_level(p, k + transform.margin) or {}).get("start_gains") for p in parts
+            )
+        ):
+            warnings.warn(
+                "this checkpoint's continuation fit has no start gains (saved by an older "
+                "version), so the first returns after each history come out damped; continue "
+                "with JOIN_OVERLAP = 4 (--overlap 4) or retrain",
                 UserWarning,
                 stacklevel=2,
             )

@@ -37,6 +37,7 @@ from models.calibration import (
 )
 from models.conditioning import training_labels
 from models.continuation import (
+    START_BINS,
     context_channel_count,
     context_channels,
     default_known_lengths,
@@ -382,6 +383,11 @@ def stretch_tails(
     )
 
 
+def _bin_gains(fit: dict[str, Any]) -> str:
+    """The start gains of a level fit, one figure per START_BINS bin."""
+    return " ".join(f"{fit['start_gains'][lo]:.2f}" for lo, _ in START_BINS)
+
+
 def correct_continuation_level(
     final: Path,
     loaded: dict[str, Any],
@@ -409,6 +415,7 @@ def correct_continuation_level(
             f"real, spread around its line {f['generated_sd']:.3f} / {f['real_sd']:.3f}, "
             f"skewness {f['generated_skew']:+.2f} / {f['real_skew']:+.2f}"
             + ("" if f["generated_quantiles"] else " (no quantile map: spread only)")
+            + f", gains on the first new returns {_bin_gains(f)}"
             for f in fits
         ]
         said.append(f"{known} known returns: {per_series(names, texts)}")

@@ -267,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--overlap",
         type=int,
         default=config_defaults()["JOIN_OVERLAP"],
-        help="JOIN_OVERLAP: damped returns replaced by real ones [config.py: %(default)s]",
+        help="JOIN_OVERLAP: damped returns replaced by real ones (0: the start gains) "
+        "[config.py: %(default)s]",
     )
     p.add_argument("--seed", type=int, default=0, help="[%(default)s]")
     p.add_argument("--batch-size", type=int, default=256, help="windows per batch [%(default)s]")

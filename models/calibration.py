@@ -34,7 +34,12 @@ real distances are skewed (a calm drift with sudden rises of volatility: on the
 S&P 500, 64 known returns, skewness 0.91 over these windows, 0.93 over all
 training windows) where the model's are less so (0.51), so a map of quantiles
 gives rolled paths their volatility spikes, where one factor (the ratio of the
-spreads, kept for the far tails) would only widen a symmetric draw.
+spreads, kept for the far tails) would only widen a symmetric draw. The same
+continued windows give the gains that flatten the model's RMS over the first new
+positions (damped, then loud: 0.67, 0.79, 1.02 and 1.14 of the window's later new
+returns at positions 0, 1, 2-3 and 4-7 on the S&P 500 with 128 known, where real
+windows are flat), so that a continuation can start right after the latest
+known return.
 """
 
 from __future__ import annotations
@@ -48,7 +53,13 @@ from scipy import stats
 from data.labels import Conditioning
 from data.returns import ReturnNormalizer
 from models.conditioning import Request, label_tensors
-from models.continuation import context_channels, continue_window, level_features
+from models.continuation import (
+    START_BINS,
+    START_SPAN,
+    context_channels,
+    continue_window,
+    level_features,
+)
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.volatility import VolatilityScalogram
 from utils.seeding import derive_seed
@@ -195,7 +206,8 @@ def fit_continuation_level(
     ``real_quantiles`` (the residuals' at LEVEL_PROBABILITIES; None where a
     piece of the map they make would have a slope outside SPREAD_RANGE squared,
     a broken model), the residuals' skewness and the mean ratios and residual
-    deviations behind them.
+    deviations behind them, and ``start_gains`` (:func:`_start_gains`, applied to the
+    generated windows before the level is fitted, as continuations apply it).
     """
     sampler, steps = _sampling(loaded)
     given, margin = transform.margin + known, transform.margin
@@ -208,6 +220,10 @@ def fit_continuation_level(
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels, context=ctx).cpu()
     generated = continue_window(transform, images, real[..., :given])[..., known:]
+    spaced = np.linspace(0, len(windows) - 1, min(REAL_WINDOWS, len(windows))).astype(int)
+    real_new = np.asarray(windows[spaced], dtype=np.float64)[..., given : real.shape[-1] - margin]
+    gains = _start_gains(generated.numpy(), real_new)
+    generated[..., :START_SPAN] *= torch.from_numpy(gains[..., : generated.shape[-1]])
     features = level_features(real[..., :given]).numpy()
     log_rms = VolatilityScalogram._log_rms  # the level row's own measure, over the last axis
     real_ratio = (log_rms(real[..., given : real.shape[-1] - margin])).numpy() - features[..., 1]
@@ -225,10 +241,49 @@ def fit_continuation_level(
             "known": float(given), "shift": float(shift), "slope": float(slope),
             "recent_slope": float(recent), "line": [float(v) for v in gen_line],
             "spread": spread, **_residual_map(gen_res, real_res),
+            "start_gains": [float(v) for v in gains[a if gains.ndim > 1 else slice(None)]],
             "generated": float(gen_ratio[pick].mean()), "real": float(real_ratio[pick].mean()),
             "generated_sd": gen_sd, "real_sd": real_sd,
         })  # fmt: skip
     return fits
+
+
+def _start_profile(new: np.ndarray) -> np.ndarray:
+    """RMS of each START_BINS bin of the new returns ``new`` [N, n] ([N, A, n]) relative to
+    the positions beyond the bins, each window over its own (a window's level cancels):
+    [n_bins] ([A, n_bins]); bins that would leave fewer than half the returns beyond
+    them are left out (NaN)."""
+    new = np.moveaxis(np.asarray(new, dtype=np.float64), 0, -2)  # [..., N, n]
+    bins = [(lo, hi) for lo, hi in START_BINS if 2 * hi <= new.shape[-1]]
+    profile = np.full((*new.shape[:-2], len(START_BINS)), np.nan)
+    if not bins:
+        return profile
+    later = np.maximum(np.mean(np.square(new[..., bins[-1][1] :]), axis=-1), 1e-300)
+    for b, (lo, hi) in enumerate(bins):
+        relative = np.mean(np.square(new[..., lo:hi]), axis=-1) / later
+        profile[..., b] = np.sqrt(np.mean(relative, axis=-1))
+    return profile
+
+
+def _start_gains(generated: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Gains [START_SPAN] (a joint model's [A, START_SPAN]) that give the generated new
+    returns' :func:`_start_profile` the real ones' (1 where a bin is left out); clipped to
+    SPREAD_RANGE.
+
+    The real new returns have no profile of their own beyond noise (a series does not
+    know where a window starts), but the per-window ratio is not 1 on average, so the
+    generated profile is matched to theirs rather than to 1.
+
+    >>> real = np.ones((4, 64)); gen = real.copy(); gen[:, 0] = 0.5; gen[:, 4:8] = 2.0
+    >>> _start_gains(gen, real)[[0, 1, 4, 31]].tolist(), _start_gains(gen[:, :12], real[:, :12])[[0, 4]].tolist()
+    ([2.0, 1.0, 0.5, 1.0], [2.0, 1.0])
+    """
+    ratio = _start_profile(real) / _start_profile(generated)
+    ratio = np.where(np.isnan(ratio), 1.0, np.clip(ratio, *SPREAD_RANGE))
+    gains = np.ones((*ratio.shape[:-1], START_SPAN))
+    for b, (lo, hi) in enumerate(START_BINS):
+        gains[..., lo:hi] = ratio[..., b : b + 1]
+    return gains
 
 
 def _residual_map(generated: np.ndarray, real: np.ndarray) -> dict[str, Any]:

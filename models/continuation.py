@@ -29,9 +29,13 @@ log RMS and that of its last RECENT returns, and their skewed distribution
 around it (:func:`level_correction`).
 
 The UNet damps the first few returns it generates right after a known part
-(RMS about 0.5, 0.7, 0.85, 0.93 of normal), so a continuation with ``overlap``
-(JOIN_OVERLAP) gives the model the k returns before the history's last
-``overlap`` and writes those real returns over the damped ones.
+(RMS 0.67 and 0.79 of its later new returns at the first two positions on the
+S&P 500) and then overshoots (1.14 at positions 4-7). The same fit gives each of the first START_SPAN new
+positions a gain that flattens that profile (:func:`start_gains`), applied before
+the level correction. A continuation with ``overlap`` (JOIN_OVERLAP) instead
+gives the model the k returns before the history's last ``overlap`` and writes
+those real returns over the damped ones; the model then does not see the latest
+returns, the ones a next-day forecast rests on most.
 
 Long paths roll windows (:func:`extend`): each new window continues the last
 ``margin + k + overlap`` returns of the path so far and adds
@@ -59,6 +63,10 @@ NO_CONTEXT_SHARE = 0.5
 # Returns at the end of a history whose log RMS is the level correction's second regressor:
 # the real S&P 500's next-block level leans on the last 32 returns more than the model's does.
 RECENT = 32
+# New positions after the known part whose RMS the start gains flatten, in bins that pool
+# positions where single ones would be too noisy for 128 calibration windows.
+START_BINS = ((0, 1), (1, 2), (2, 4), (4, 8), (8, 16), (16, 32))
+START_SPAN = START_BINS[-1][1]
 
 
 def known_lengths(fractions: Sequence[float] | None, window_size: int) -> tuple[int, ...]:
@@ -156,6 +164,7 @@ def continue_window(transform: Any, images: torch.Tensor, known: torch.Tensor) -
     y = u * rms / u[..., :c].square().mean(-1, keepdim=True).sqrt().clamp_min(EPS)
     m = transform.margin
     new = y[..., c : y.shape[-1] - m]  # the new output returns, without the right margin
+    new *= start_gains(transform, known.shape[-1], new)
     y[..., c:] *= torch.exp(level_correction(transform, known, new))
     y[..., :c] = known
     return y[..., m : y.shape[-1] - m]
@@ -172,6 +181,21 @@ def level_features(known: torch.Tensor) -> torch.Tensor:
 def fitted_level(part: Any, given: int) -> dict[str, Any] | None:
     """The level correction ``part`` holds for windows given ``given`` model columns, or None."""
     return next((f for f in part.continuation_level or [] if int(f["known"]) == given), None)
+
+
+def start_gains(transform: Any, given: int, new: torch.Tensor) -> torch.Tensor:
+    """Per-position gains [..., n] for the new returns ``new`` [..., n] of windows given
+    ``given`` model columns (a joint model's [B, A, n], each series its own): the fit's
+    ``start_gains`` on the first positions, 1 elsewhere and where none was fitted."""
+    parts = getattr(transform, "parts", [transform])
+    gains = torch.ones(new.shape[-2:] if len(parts) > 1 else new.shape[-1:], dtype=new.dtype)
+    for a, part in enumerate(parts):
+        fit = fitted_level(part, given)
+        if fit is None or not fit.get("start_gains"):
+            continue
+        g = torch.tensor(fit["start_gains"], dtype=new.dtype)[: new.shape[-1]]
+        (gains[a] if len(parts) > 1 else gains)[: len(g)] = g
+    return gains.to(new.device)
 
 
 def level_correction(transform: Any, known: torch.Tensor, new: torch.Tensor) -> torch.Tensor:

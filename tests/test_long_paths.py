@@ -148,7 +148,7 @@ def test_context_errors_are_one_line(run: Path, tmp_path: Path, capsys) -> None:
     base = ["--checkpoint", str(run), *FAST, "--horizon", "5", "--no-plot"]
     short, _, _ = price_csv(tmp_path / "short.csv", n=12)
     msg = fails(generate.main, [*base, "--context", str(short)], capsys)
-    assert "11 returns" in msg and "last 22" in msg  # 16 known, the 2-return margin, overlap 4
+    assert "11 returns" in msg and "last 18" in msg  # 16 known, the 2-return margin, no overlap
     assert "JOIN_OVERLAP" in msg
     msg = fails(generate.main, [*base, "--context", "sp500", "--context-end", "1990-01-01"], capsys)
     assert "outside" in msg and "1999-01-04" in msg
