@@ -144,7 +144,7 @@ def test_start_gains_flatten_the_generated_profile_per_series() -> None:
     joint = JointScalogram([fitted_transform(), fitted_transform()])
     joint.parts[1].continuation_level = [{"known": 18.0, "start_gains": [3.0] * START_SPAN}]
     g = start_gains(joint, 18, torch.ones(3, 2, 16, dtype=torch.float64))
-    assert g.shape == (2, 16) and g[0].eq(1).all() and g[1].eq(2.0 * 1.5).all()
+    assert g.shape == (2, 16) and g[0].eq(1).all() and g[1].eq(3.0).all()
 
 
 def test_joint_series_get_their_own_correction() -> None:
