@@ -77,6 +77,15 @@ LEVEL_LIMIT = 1.0  # a fitted shift or slope beyond +-1 (a factor e) means a bro
 LEVEL_PROBABILITIES = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
 
 
+def evenly_spaced(total: int, count: int) -> np.ndarray:
+    """Indices of at most ``count`` of ``total`` windows, evenly spaced from first to last.
+
+    >>> evenly_spaced(10, 4).tolist(), evenly_spaced(3, 8).tolist()
+    ([0, 3, 6, 9], [0, 1, 2])
+    """
+    return np.linspace(0, total - 1, min(count, total)).astype(int)
+
+
 def within_window_std(rows: torch.Tensor) -> float:
     """Standard deviation of local rows [B, W] around each row's own mean.
 
@@ -128,7 +137,7 @@ def fit_local_spread(
     ``real`` and ``generated`` (the two spreads) and ``n``.
     """
     generated = within_window_std(transform.local_rows(images))
-    picked = np.linspace(0, len(windows) - 1, min(REAL_WINDOWS, len(windows))).astype(int)
+    picked = evenly_spaced(len(windows), REAL_WINDOWS)
     real_windows = torch.from_numpy(np.asarray(windows[picked], dtype=np.float64))
     real = within_window_std(transform.local_rows(transform.forward(real_windows)))
     factor = float(np.clip(real / max(generated, 1e-12), *SPREAD_RANGE))
@@ -211,7 +220,7 @@ def fit_continuation_level(
     """
     sampler, steps = _sampling(loaded)
     given, margin = transform.margin + known, transform.margin
-    picked = np.linspace(0, len(windows) - 1, min(n, len(windows))).astype(int)
+    picked = evenly_spaced(len(windows), n)
     real = torch.from_numpy(np.asarray(windows[picked], dtype=np.float64))
     seeds = [derive_seed(CALIBRATION_SEED, 1, i) for i in range(len(picked))]
     labels, _ = label_tensors(conditioning, Request(None, "all windows"), len(picked))
@@ -220,7 +229,7 @@ def fit_continuation_level(
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels, context=ctx).cpu()
     generated = continue_window(transform, images, real[..., :given])[..., known:]
-    spaced = np.linspace(0, len(windows) - 1, min(REAL_WINDOWS, len(windows))).astype(int)
+    spaced = evenly_spaced(len(windows), REAL_WINDOWS)
     real_new = np.asarray(windows[spaced], dtype=np.float64)[..., given : real.shape[-1] - margin]
     gains = _start_gains(generated.numpy(), real_new)
     generated[..., :START_SPAN] *= torch.from_numpy(gains[..., : generated.shape[-1]])

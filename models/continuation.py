@@ -30,9 +30,9 @@ around it (:func:`level_correction`).
 
 The UNet damps the first few returns it generates right after a known part
 (RMS 0.67 and 0.79 of its later new returns at the first two positions on the
-S&P 500) and then overshoots (1.14 at positions 4-7). The same fit gives each of the first START_SPAN new
-positions a gain that flattens that profile (:func:`start_gains`), applied before
-the level correction. A continuation with ``overlap`` (JOIN_OVERLAP) instead
+S&P 500) and then overshoots (1.14 at positions 4-7). The same fit gives each
+of the first START_SPAN new positions a gain that flattens that profile
+(:func:`start_gains`), applied before the level correction. A continuation with ``overlap`` (JOIN_OVERLAP) instead
 gives the model the k returns before the history's last ``overlap`` and writes
 those real returns over the damped ones; the model then does not see the latest
 returns, the ones a next-day forecast rests on most.
