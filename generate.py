@@ -490,12 +490,10 @@ class Generator:
                 (fitted_level(p, k + transform.margin) or {}).get("start_gains") for p in parts
             )
         ):
-            warnings.warn(
+            raise ScalodiffError(
                 "this checkpoint's continuation fit has no start gains (saved by an older "
-                "version), so the first returns after each history come out damped; continue "
-                "with JOIN_OVERLAP = 4 (--overlap 4) or retrain",
-                UserWarning,
-                stacklevel=2,
+                "version), so with JOIN_OVERLAP 0 the first returns after each history would "
+                "come out damped; continue with JOIN_OVERLAP = 4 (--overlap 4) or retrain"
             )
         elif fitted and k not in fitted:
             warnings.warn(

@@ -211,13 +211,15 @@ def test_other_known_lengths_continue_without_it_and_say_so(run: Path) -> None:
         gen.continuer(plan, 24)
 
 
-def test_a_fit_without_start_gains_warns_unless_the_overlap_replaces_them(run: Path) -> None:
+def test_a_fit_without_start_gains_is_an_error_unless_the_overlap_replaces_them(
+    run: Path,
+) -> None:
     gen = generate.load(run)
     fits = gen.loaded["transform"]["continuation_level"]
     old = [{k: v for k, v in f.items() if k != "start_gains"} for f in fits]
     gen.loaded["transform"] = {**gen.loaded["transform"], "continuation_level": old}
     plan = gen.plan(generate.SampleOptions(n=2, steps=2, progress=False))
-    with pytest.warns(UserWarning, match="no start gains"):
+    with pytest.raises(ScalodiffError, match="no start gains.*--overlap 4"):
         gen.continuer(plan, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
