@@ -91,9 +91,22 @@ def _parse_ordered(tokens: pd.Series, day_first: bool) -> pd.Series:
         fields = text[redo].str.extract(NUMERIC_DATE)
         day, month = (fields[0], fields[2]) if day_first else (fields[2], fields[0])
         fits = (again.dt.day == day.astype(int)) & (again.dt.month == month.astype(int))
-        parsed = parsed.astype(again.dtype) if parsed.dtype != again.dtype else parsed
+        parsed, again = _common_dtype(parsed, again)
         parsed[redo] = again.where(fits)
     return parsed
+
+
+def _common_dtype(parsed: pd.Series, again: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``parsed`` and the re-parsed rows ``again`` in one dtype. Where one holds times with
+    a zone and the other times without, the re-parsed rows stay unread (NaT; the reader
+    names the first one's line): a column that mixes them has no one reading."""
+    if parsed.dtype == again.dtype:
+        return parsed, again
+    if parsed.isna().all():
+        return pd.Series(pd.NaT, index=parsed.index, dtype=again.dtype), again
+    if (getattr(parsed.dtype, "tz", None) is None) != (getattr(again.dtype, "tz", None) is None):
+        return parsed, pd.Series(pd.NaT, index=again.index, dtype=parsed.dtype)
+    return parsed.astype(again.dtype), again
 
 
 def epoch_unit(cells: pd.Series) -> str | None:

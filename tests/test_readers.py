@@ -251,6 +251,13 @@ def test_bad_timestamp_names_line(tmp_path):
         load_prices(path)
 
 
+def test_times_with_and_without_a_zone_in_one_column_name_a_line(tmp_path):
+    text = "Date,Close\n01/02/2020,1\n01/03/2020 10:00+01:00,2\n01/16/2020,3\n"
+    path = write(tmp_path, "z.csv", text)
+    with pytest.raises(ScalodiffError, match=r"z\.csv.*'01/03/2020 10:00\+01:00' at line 3"):
+        load_prices(path)
+
+
 @pytest.mark.parametrize(
     ("bad_line", "why"),
     [
