@@ -37,6 +37,7 @@ from models.calibration import (
 )
 from models.conditioning import training_labels
 from models.continuation import (
+    SHORT_HALFLIFE,
     START_BINS,
     context_channel_count,
     context_channels,
@@ -388,6 +389,11 @@ def _bin_gains(fit: dict[str, Any]) -> str:
     return " ".join(f"{fit['start_gains'][lo]:.2f}" for lo, _ in START_BINS)
 
 
+def _near(fit: dict[str, Any]) -> str:
+    """The near slopes on the last days' level, one figure per near bin."""
+    return " ".join(f"{slopes[3]:+.2f}" for slopes in fit["near_slopes"])
+
+
 def correct_continuation_level(
     final: Path,
     loaded: dict[str, Any],
@@ -415,7 +421,8 @@ def correct_continuation_level(
             f"real, spread around its line {f['generated_sd']:.3f} / {f['real_sd']:.3f}, "
             f"skewness {f['generated_skew']:+.2f} / {f['real_skew']:+.2f}"
             + ("" if f["generated_quantiles"] else " (no quantile map: spread only)")
-            + f", gains on the first new returns {_bin_gains(f)}"
+            + f", gains on the first new returns {_bin_gains(f)}, slope on the last days' level "
+            f"(half-life {SHORT_HALFLIFE}) {f['short_slope']:+.2f} and by weeks {_near(f)}"
             for f in fits
         ]
         said.append(f"{known} known returns: {per_series(names, texts)}")

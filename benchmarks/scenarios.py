@@ -2,12 +2,15 @@
 
     python benchmarks/scenarios.py --checkpoint RUN            # every 20th held-out day, 1,000 scenarios (a GPU)
     python benchmarks/scenarios.py --checkpoint RUN --quick    # 12 dates, 64 scenarios (CPU, minutes)
+    python benchmarks/scenarios.py --checkpoint RUN --shocks 3 --horizons 1 5   # right after shocks
 
 RUN is a context model (trained with CONTEXT_FRACTIONS). Its own data and
 TRAIN_FRAC split the series; the forecast dates t lie in the held-out part,
 spaced by the longest horizon so that no two forecasts overlap (the tests below
-assume independent dates). At each t three forecasters draw N scenarios of the
-next H returns:
+assume independent dates). With --shocks SD the dates are instead the held-out days
+whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns before it
+(again no two within the longest horizon): the stress case, where the scenarios
+must widen. At each t three forecasters draw N scenarios of the next H returns:
 
 - ours: the model continuing the real history up to t (CONTEXT_KNOWN returns);
 - ours, no context: the same checkpoint's unconditional windows (the level drawn
@@ -17,7 +20,9 @@ next H returns:
 
 For H in --horizons, on the cumulative log return over H days: the PIT and its KS
 test, the mean CRPS (with the paired difference to GARCH-t and its 95% interval),
-and the 1% and 5% VaR hit rates with the Kupiec and Christoffersen p-values.
+the 1% and 5% VaR hit rates with the Kupiec and Christoffersen p-values, and the
+spread ratio: the RMS of the realized sums' distance from the scenarios' mean over
+the RMS of the scenarios' standard deviation (above 1: scenarios too narrow).
 Writes OUT/scenarios.json, OUT/scenarios.md and the PIT histograms OUT/pit.png;
 prints the table and the verdicts of the targets: KS and Kupiec not rejected at 5%, CRPS no worse than
 GARCH-t's and better than ours without context.
@@ -55,6 +60,7 @@ from utils.errors import ScalodiffError, run_script  # noqa: E402
 from utils.settings import config_defaults, data_source  # noqa: E402
 
 VAR_LEVELS = (0.01, 0.05)
+SHOCK_LOOKBACK = 127  # returns before a day whose RMS --shocks compares the day's return with
 FORECASTERS = ("ours", "ours, no context", "garch-t")
 
 
@@ -71,6 +77,33 @@ def forecast_dates(
     if m is not None and m < len(candidates):
         candidates = candidates[np.linspace(0, len(candidates) - 1, m).round().astype(int)]
     return candidates
+
+
+def shock_dates(
+    r: np.ndarray, n_train: int, history: int, step: int, sd: float, m: int | None
+) -> np.ndarray:
+    """Held-out indices t with ``|r[t]| >= sd`` times the RMS of the SHOCK_LOOKBACK returns
+    before, ``step`` returns after, each at least ``step`` after the one before; at most
+    ``m`` of them, evenly spaced.
+
+    >>> r = np.full(400, 0.01); r[[250, 252, 300, 396]] = -0.05  # 252: too soon, 396: too late
+    >>> shock_dates(r, 200, 40, 5, 3.0, None).tolist()
+    [250, 300]
+    """
+    picked: list[int] = []
+    for t in range(max(n_train - 1, history - 1, SHOCK_LOOKBACK), len(r) - step):
+        rms = np.sqrt(np.mean(np.square(r[t - SHOCK_LOOKBACK : t])))
+        if abs(r[t]) >= sd * rms and (not picked or t - picked[-1] >= step):
+            picked.append(t)
+    if not picked:
+        raise ScalodiffError(
+            f"no held-out day has a return {sd:g} times the RMS of the {SHOCK_LOOKBACK} before "
+            f"it with {step} days after; pass a smaller --shocks"
+        )
+    dates = np.asarray(picked)
+    if m is not None and m < len(dates):
+        dates = dates[np.linspace(0, len(dates) - 1, m).round().astype(int)]
+    return dates
 
 
 def context_scenarios(
@@ -101,6 +134,8 @@ def score(scenarios: np.ndarray, realized: np.ndarray, seed: int) -> dict[str, A
     pit = pit_values(scenarios, realized, seed)
     ks, ks_p = pit_ks(pit)
     row: dict[str, Any] = {"ks": ks, "ks_p": ks_p, "crps": crps_ensemble(scenarios, realized)}
+    miss = np.sqrt(np.mean(np.square(realized - scenarios.mean(axis=1))))
+    row["spread_ratio"] = float(miss / np.sqrt(np.mean(scenarios.var(axis=1))))
     row["pit"] = [round(float(u), 4) for u in pit]
     for alpha in VAR_LEVELS:
         hits = var_hits(scenarios, realized, alpha)
@@ -134,10 +169,14 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     plan = gen.plan(options)
     longest = max(args.horizons)
     cont = gen.continuer(plan, args.known, args.overlap)
-    dates = forecast_dates(len(r), n_train, cont.history, longest, args.dates)
+    if args.shocks is None:
+        dates = forecast_dates(len(r), n_train, cont.history, longest, args.dates)
+    else:
+        dates = shock_dates(r, n_train, cont.history, longest, args.shocks, args.dates)
     print(
         f"{source}: {n_train} training returns, {len(r) - n_train} held out; {len(dates)} dates "
-        f"{longest} or more days apart, {args.n} scenarios each; horizons {args.horizons}"
+        f"{longest} or more days apart{_after_shocks(args.shocks)}, {args.n} scenarios each; "
+        f"horizons {args.horizons}"
     )
     ours, seconds = context_scenarios(cont, options, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
@@ -149,7 +188,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     }
     result: dict[str, Any] = {
         "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,
-        "known": args.known, "overlap": args.overlap,
+        "known": args.known, "overlap": args.overlap, "shocks": args.shocks,
         "first": _label(prices, dates[0]), "last": _label(prices, dates[-1]), "horizons": {},
     }  # fmt: skip
     for h in args.horizons:
@@ -166,6 +205,13 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
             row["crps"] = float(row["crps"].mean())
         result["horizons"][str(h)] = rows
     return result
+
+
+def _after_shocks(sd: float | None) -> str:
+    """How the dates were chosen when --shocks chose them."""
+    if sd is None:
+        return ""
+    return f" after shocks (|r| >= {sd:g} x the RMS of the {SHOCK_LOOKBACK} returns before)"
 
 
 def _label(prices: Any, t: int) -> str:
@@ -205,8 +251,9 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         "| H | forecaster | PIT KS (p) | CRPS x 100 | CRPS - GARCH-t [95%] x 100 | "
         "CRPS - no context [95%] x 100 | "
-        "1% VaR hits (Kupiec p, Christoffersen p) | 5% VaR hits (Kupiec p, Christoffersen p) |",
-        "|---|---|---|---|---|---|---|---|",
+        "1% VaR hits (Kupiec p, Christoffersen p) | 5% VaR hits (Kupiec p, Christoffersen p) | "
+        "spread ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for h, rows in result["horizons"].items():
         for name, row in rows.items():
@@ -218,7 +265,7 @@ def table(result: dict[str, Any]) -> str:
             ]
             lines.append(
                 f"| {h} | {name} | {row['ks']:.3f} ({row['ks_p']:.2f}) | {100 * row['crps']:.4f} | "
-                f"{diffs[0]} | {diffs[1]} | {var[0]} | {var[1]} |"
+                f"{diffs[0]} | {diffs[1]} | {var[0]} | {var[1]} | {row['spread_ratio']:.2f} |"
             )
     return "\n".join(lines)
 
@@ -270,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="JOIN_OVERLAP: damped returns replaced by real ones (0: the start gains) "
         "[config.py: %(default)s]",
     )
+    p.add_argument(
+        "--shocks",
+        type=float,
+        metavar="SD",
+        help="only dates whose return is at least SD times the RMS of the "
+        f"{SHOCK_LOOKBACK} before it (scenarios right after a shock)",
+    )
     p.add_argument("--seed", type=int, default=0, help="[%(default)s]")
     p.add_argument("--batch-size", type=int, default=256, help="windows per batch [%(default)s]")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="[auto]")
@@ -285,12 +339,15 @@ def scenarios(argv: list[str] | None = None) -> int:
         args.n, args.dates = min(args.n, 64), min(args.dates or 12, 12)
     if args.n < 20 or min(args.horizons) < 1:
         raise ScalodiffError("--n must be at least 20 (for the 5% VaR) and --horizons at least 1")
+    if args.shocks is not None and args.shocks <= 0:
+        raise ScalodiffError(f"--shocks must be a positive number of RMS, not {args.shocks:g}")
     args.out.mkdir(parents=True, exist_ok=True)
     result = backtest(args)
     text = table(result)
     notes = verdicts(result)
     header = (
-        f"{result['source']}: {result['dates']} dates from {result['first']} to {result['last']}, "
+        f"{result['source']}: {result['dates']} dates{_after_shocks(result['shocks'])} from "
+        f"{result['first']} to {result['last']}, "
         f"{result['n']} scenarios each (JOIN_OVERLAP {result['overlap']}); ours took "
         f"{result['seconds_ours']:.1f} s"
     )

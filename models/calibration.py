@@ -27,7 +27,9 @@ A context model continues a window with the level of its new returns biased
 and too little spread (models/continuation.py): :func:`fit_continuation_level`
 continues training windows from their own first returns and regresses the real
 and the generated log ratio (new returns' RMS over the known part's) each on the
-known part's log RMS and that of its last returns; the continuation moves a
+known part's log RMS, that of its last returns and a moving RMS of its last days
+(evenly spaced training windows and those whose history ends in the largest
+shocks, which the last regressor must answer); the continuation moves a
 generated ratio from the generated line to the real one and maps its distance
 from the line onto the real distances' distribution, on new returns only. The
 real distances are skewed (a calm drift with sudden rises of volatility: on the
@@ -59,15 +61,18 @@ from models.continuation import (
     context_channels,
     continue_window,
     level_features,
+    near_bins,
+    near_factors,
 )
 from models.diffusion import default_steps, make_sampler, sample
-from transforms.volatility import VolatilityScalogram
+from transforms.volatility import EPS, VolatilityScalogram
 from utils.seeding import derive_seed
 
 SPREAD_RANGE = (0.5, 2.0)  # a fitted ratio is kept in here: beyond, the model is broken, not shy
 REAL_WINDOWS = 2048  # training windows, evenly spaced, that give the real rows' spread
 CALIBRATION_SEED = 7_919  # not a seed users sample with, so the fit is not tuned to their paths
 CALIBRATION_WINDOWS = 128  # generated windows both fits share (32,768 returns at L = 256)
+SHOCK_WINDOWS = 64  # windows added to the level fit whose history ends in a shock
 TAIL_FRACTION = 0.05  # the stretch starts at each side's generated 95% quantile
 TAIL_MIN_POINTS = 5  # the fitted quantiles reach as far as 5 values of the smaller sample
 TAIL_QUANTILES = 16
@@ -198,29 +203,38 @@ def fit_continuation_level(
     n: int = CALIBRATION_WINDOWS,
     device: torch.device | str = "cpu",
     conditioning: Conditioning | None = None,
+    shocks: int = SHOCK_WINDOWS,
 ) -> list[dict[str, Any]]:
     """Each series' correction of windows continuing ``known`` output returns.
 
     ``windows`` are the normalized training windows [N, W] (a joint model's
-    [N, A, W]; margins included). ``n`` of them, evenly spaced, are continued from
+    [N, A, W]; margins included). ``n`` of them, evenly spaced, and ``shocks``
+    whose history ends in a shock (:func:`_level_windows`) are continued from
     their first ``margin + known`` returns as generate.py continues a history
-    (with whatever correction ``transform`` already holds). Per series, the real
-    and the generated log ratio of the new returns' RMS to the known part's are
-    each regressed on :func:`models.continuation.level_features` (a constant, the
-    known part's log RMS, that of its last returns). Returns one dict a series:
-    ``known`` (model columns given), ``shift``, ``slope``, ``recent_slope`` (real
-    minus generated coefficients, each clipped to +-LEVEL_LIMIT), ``line`` (the
-    generated coefficients), ``spread`` (real over generated residual standard
-    deviation, clipped to SPREAD_RANGE), ``generated_quantiles`` and
-    ``real_quantiles`` (the residuals' at LEVEL_PROBABILITIES; None where a
-    piece of the map they make would have a slope outside SPREAD_RANGE squared,
-    a broken model), the residuals' skewness and the mean ratios and residual
-    deviations behind them, and ``start_gains`` (:func:`_start_gains`, applied to the
-    generated windows before the level is fitted, as continuations apply it).
+    (with whatever correction ``transform`` already holds). In that order, fitted
+    and applied to the generated windows as continuations apply them:
+
+    - ``near_slopes`` (:func:`_near_slopes`, all windows): per near bin but the
+      last, how much more the real bin's level relative to the last bin's follows
+      the history;
+    - ``start_gains`` (:func:`_start_gains`, the evenly spaced windows);
+    - the level: the real and the generated log ratio of the new returns' RMS to
+      the known part's, each regressed (all windows) on
+      :func:`models.continuation.level_features`: ``shift``, ``slope``,
+      ``recent_slope``, ``short_slope`` (real minus generated coefficients, each
+      clipped to +-LEVEL_LIMIT) and ``line`` (the generated coefficients); the
+      residuals of the evenly spaced windows (the population's shares) give
+      ``spread`` (real over generated standard deviation, clipped to
+      SPREAD_RANGE), ``generated_quantiles`` and ``real_quantiles`` (at
+      LEVEL_PROBABILITIES; None where a piece of the map they make would have a
+      slope outside SPREAD_RANGE squared, a broken model), both skewnesses, and
+      the mean ratios and residual deviations behind them.
+
+    Returns one dict a series, with ``known`` (the model columns given).
     """
     sampler, steps = _sampling(loaded)
     given, margin = transform.margin + known, transform.margin
-    picked = evenly_spaced(len(windows), n)
+    picked = _level_windows(windows, given, n, shocks)
     real = torch.from_numpy(np.asarray(windows[picked], dtype=np.float64))
     seeds = [derive_seed(CALIBRATION_SEED, 1, i) for i in range(len(picked))]
     labels, _ = label_tensors(conditioning, Request(None, "all windows"), len(picked))
@@ -229,13 +243,22 @@ def fit_continuation_level(
     unet = loaded["unet"].to(device)
     images = sample(unet, sampler, seeds, steps, device, class_labels=labels, context=ctx).cpu()
     generated = continue_window(transform, images, real[..., :given])[..., known:]
+    real_new = real[..., given : real.shape[-1] - margin]
+    features = level_features(real[..., :given])
+    near = _near_slopes(features.numpy(), generated.numpy(), real_new.numpy())
+    for a in range(1 if real.ndim == 2 else real.shape[1]):
+        pick, slopes = ((slice(None),), near) if real.ndim == 2 else ((slice(None), a), near[a])
+        generated[pick] *= torch.exp(near_factors(features[pick], slopes, generated.shape[-1]))
+    even = slice(0, min(n, len(windows)))  # the evenly spaced windows: the population's shares
     spaced = evenly_spaced(len(windows), REAL_WINDOWS)
-    real_new = np.asarray(windows[spaced], dtype=np.float64)[..., given : real.shape[-1] - margin]
-    gains = _start_gains(generated.numpy(), real_new)
+    gains = _start_gains(
+        generated[even].numpy(),
+        np.asarray(windows[spaced], dtype=np.float64)[..., given : real.shape[-1] - margin],
+    )
     generated[..., :START_SPAN] *= torch.from_numpy(gains[..., : generated.shape[-1]])
-    features = level_features(real[..., :given]).numpy()
+    features = features.numpy()
     log_rms = VolatilityScalogram._log_rms  # the level row's own measure, over the last axis
-    real_ratio = (log_rms(real[..., given : real.shape[-1] - margin])).numpy() - features[..., 1]
+    real_ratio = log_rms(real_new).numpy() - features[..., 1]
     gen_ratio = log_rms(generated).numpy() - features[..., 1]
     fits = []
     for a in range(1 if real.ndim == 2 else real.shape[1]):
@@ -243,18 +266,79 @@ def fit_continuation_level(
         x = features[pick]
         real_line, real_res = _line(x, real_ratio[pick])
         gen_line, gen_res = _line(x, gen_ratio[pick])
+        real_res, gen_res = real_res[even], gen_res[even]
         real_sd, gen_sd = _sd(real_res, x.shape[1]), _sd(gen_res, x.shape[1])
-        shift, slope, recent = np.clip(real_line - gen_line, -LEVEL_LIMIT, LEVEL_LIMIT)
+        shift, slope, recent, short = np.clip(real_line - gen_line, -LEVEL_LIMIT, LEVEL_LIMIT)
         spread = float(np.clip(real_sd / max(gen_sd, 1e-12), *SPREAD_RANGE))
         fits.append({
             "known": float(given), "shift": float(shift), "slope": float(slope),
-            "recent_slope": float(recent), "line": [float(v) for v in gen_line],
+            "recent_slope": float(recent), "short_slope": float(short),
+            "line": [float(v) for v in gen_line],
             "spread": spread, **_residual_map(gen_res, real_res),
+            "near_slopes": near[a if near.ndim > 2 else slice(None)].tolist(),
             "start_gains": [float(v) for v in gains[a if gains.ndim > 1 else slice(None)]],
-            "generated": float(gen_ratio[pick].mean()), "real": float(real_ratio[pick].mean()),
+            "generated": float(gen_ratio[pick][even].mean()),
+            "real": float(real_ratio[pick][even].mean()),
             "generated_sd": gen_sd, "real_sd": real_sd,
         })  # fmt: skip
     return fits
+
+
+def _level_windows(windows: Any, given: int, n: int, shocks: int) -> np.ndarray:
+    """The training windows the level fit continues: ``n`` evenly spaced, then up to
+    ``shocks`` others whose history ends with the highest short-term level over its
+    whole (a series of a joint model: its highest), so that the rare shocks the near
+    slopes and the level's short-term slope must answer are in the fit."""
+    even = evenly_spaced(len(windows), n)
+    jump = np.empty(len(windows))
+    for lo in range(0, len(windows), 4096):  # a chunk at a time: windows may be a lazy view
+        chunk = np.asarray(windows[lo : lo + 4096], dtype=np.float64)[..., :given]
+        features = level_features(torch.from_numpy(chunk))
+        jump[lo : lo + len(chunk)] = (
+            (features[..., 3] - features[..., 1]).reshape(len(chunk), -1).amax(-1).numpy()
+        )
+    jump[even] = -np.inf
+    count = min(shocks, len(windows) - len(even))
+    return np.concatenate([even, np.argsort(-jump, kind="stable")[:count]])
+
+
+def _near_slopes(features: np.ndarray, generated: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Per :func:`models.continuation.near_bins` bin but the last, real minus generated
+    coefficients of the bin's log RMS relative to the last bin's on ``features`` [N, 4]
+    ([N, A, 4]), without the constant (the start gains, fitted after, give the mean
+    profile): [bins - 1, 4] ([A, bins - 1, 4]), each clipped to +-LEVEL_LIMIT;
+    ``generated`` and ``real`` are the new returns [N, n] ([N, A, n]). The last bin is
+    the reference the level correction then moves with the rest: one factor per window
+    leaves these relative levels as they are.
+
+    >>> rng = np.random.default_rng(0); x = np.c_[np.ones(400), rng.normal(size=(400, 3))]
+    >>> real = rng.normal(size=(400, 30)); real[:, :5] *= np.exp(0.5 * x[:, 3:])
+    >>> (np.round(_near_slopes(x, rng.normal(size=(400, 30)), real)[0], 1) + 0.0).tolist()
+    [0.0, 0.0, 0.0, 0.5]
+    """
+
+    def relative(new: np.ndarray) -> np.ndarray:
+        bins = [
+            np.log(np.mean(np.square(new[..., lo:hi]), axis=-1) + EPS)
+            for lo, hi in near_bins(new.shape[-1])
+        ]
+        return 0.5 * (np.stack(bins[:-1], axis=-1) - bins[-1][..., None])  # [N, (A,) bins - 1]
+
+    if len(near_bins(generated.shape[-1])) < 2:  # too few new returns for a profile
+        return np.zeros((*generated.shape[1:-1], 0, features.shape[-1]))
+    y_real, y_gen = relative(real), relative(generated)
+    if features.ndim == 2:
+        features, y_real, y_gen = features[:, None], y_real[:, None], y_gen[:, None]
+    slopes = np.stack(
+        [
+            np.linalg.lstsq(features[:, a], y_real[:, a], rcond=None)[0]
+            - np.linalg.lstsq(features[:, a], y_gen[:, a], rcond=None)[0]
+            for a in range(features.shape[1])
+        ]
+    ).transpose(0, 2, 1)  # [A, bins - 1, 4]
+    slopes = np.clip(slopes, -LEVEL_LIMIT, LEVEL_LIMIT)
+    slopes[..., 0] = 0.0
+    return slopes[0] if generated.ndim == 2 else slopes
 
 
 def _start_profile(new: np.ndarray) -> np.ndarray:

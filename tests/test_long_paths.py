@@ -68,6 +68,7 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     history = np.random.default_rng(0).normal(0, 0.013, (3, 40))
     fit = fitted_level(cont.transform, 2 + 16)
     fit["generated_quantiles"] = None  # the level correction's spread-only form: one factor
+    fit["near_slopes"] = None  # and the same for every new return
     window = cont.window(history, [1, 2, 3], slice(0, 3))
     assert window.shape == (3, 32)
     np.testing.assert_array_equal(window[:, :16], history[:, -16:])
@@ -77,7 +78,8 @@ def test_known_returns_come_back_exactly(run: Path) -> None:
     # fitted level correction (CONTINUATION_LEVEL) makes of a log RMS log 10 higher.
     loud = cont.window(10 * history, [1, 2, 3], slice(0, 3))
     ratio = loud[:, 16:].std() / window[:, 16:].std()
-    moved = fit["slope"] + fit["recent_slope"] - (fit["spread"] - 1) * sum(fit["line"][1:])
+    slopes = fit["slope"] + fit["recent_slope"] + fit["short_slope"]
+    moved = slopes - (fit["spread"] - 1) * sum(fit["line"][1:])
     assert 0.9 < ratio / 10 ** (1 + moved) < 1.1
 
 
@@ -228,7 +230,7 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
 
 
 def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
-    run: Path, tmp_path: Path
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import scenarios
@@ -243,6 +245,7 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     for rows in result["horizons"].values():
         assert set(rows) == {"ours", "ours, no context", "garch-t"}
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
+        assert all(0.1 < r["spread_ratio"] < 10 for r in rows.values())
         assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
     # 20-day sums spread more than single days, so their CRPS is larger.
     assert result["horizons"]["20"]["garch-t"]["crps"] > result["horizons"]["1"]["garch-t"]["crps"]
@@ -250,6 +253,8 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     assert (tmp_path / "pit.png").stat().st_size > 10_000
     assert len(result["horizons"]["1"]["ours"]["pit"]) == 4
     assert scenarios.main([*argv[:2], "--n", "5", "--out", str(tmp_path)]) != 0  # too few for VaR
+    assert scenarios.main([*argv, "--shocks", "1000", "--out", str(tmp_path)]) != 0  # no such day
+    assert "pass a smaller --shocks" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         scenarios.build_parser().parse_args(["--n", "5"])  # --checkpoint is required
 
@@ -261,7 +266,8 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     def row(vs_garch: list[float], vs_plain: list[float]) -> dict:
         var = {"hits": 1, "kupiec_p": 0.5, "christoffersen_p": 0.5}
         return {"ks": 0.1, "ks_p": 0.5, "crps": 0.01, "var0.01": var, "var0.05": var,
-                "crps_minus_garch": vs_garch, "crps_minus_no_context": vs_plain}  # fmt: skip
+                "crps_minus_garch": vs_garch, "crps_minus_no_context": vs_plain,
+                "spread_ratio": 1.25}  # fmt: skip
 
     zero = [0.0, 0.0, 0.0]
     rows = {
@@ -277,6 +283,11 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
         in scenarios.table(result)
+    )
+    assert (
+        scenarios.table(result)
+        .splitlines()[2]
+        .endswith("| 1 (0.50, 0.50) | 1 (0.50, 0.50) | 1.25 |")
     )
 
 
