@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from safetensors.torch import save_file
 
 from data.batches import BatchOrder
@@ -463,6 +464,10 @@ def done_message(counters: dict[str, Any], final: Path, run_dir: Path) -> str:
 def start_accelerator(settings: dict[str, Any]) -> Accelerator:
     """accelerate's wrapper for the device (DEVICE), precision and gradient accumulation."""
     use_cpu = resolve_device(settings["DEVICE"]).type == "cpu"
+    # accelerate keeps one precision per process and refuses another; a second run in the same
+    # process (benchmarks, tests, the Python API) may ask for another: on a CPU with native bf16
+    # "auto" is bf16. The process group (PartialState) is kept.
+    AcceleratorState._reset_state()
     return Accelerator(
         cpu=use_cpu,
         mixed_precision=resolve_mixed_precision(settings["MIXED_PRECISION"], use_cpu),

@@ -144,3 +144,11 @@ def test_no_progress_bar_without_a_terminal_or_when_asked(tmp_path: Path, capsys
     gen = ["--checkpoint", str(tmp_path / "r"), "--out", str(out), "--no-plot", "--no-progress"]
     assert generate.main([*gen, "--n", "2", "--steps", "2"]) == 0
     assert "step/s" not in capsys.readouterr().err
+
+
+def test_two_runs_of_different_precision_in_one_process(tmp_path: Path) -> None:
+    # accelerate keeps one precision per process; "auto" is bf16 on CPUs with native bf16,
+    # so a later fp32 run in the same process (a benchmark, the test suite) was refused.
+    for precision in ("bf16", "no"):
+        argv = [*tiny_settings(tmp_path / precision, MIXED_PRECISION=precision, MAX_STEPS=1)]
+        assert train.main([*argv, "--data", "sp500", "--no-progress"]) == 0
