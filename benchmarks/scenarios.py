@@ -3,12 +3,15 @@
     python benchmarks/scenarios.py --checkpoint RUN            # every 20th held-out day, 1,000 scenarios (a GPU)
     python benchmarks/scenarios.py --checkpoint RUN --quick    # 12 dates, 64 scenarios (CPU, minutes)
     python benchmarks/scenarios.py --checkpoint RUN --shocks 3 --horizons 1 5   # right after shocks
+    python benchmarks/scenarios.py --checkpoint RUN --horizons 1 --dates 200 --n 64   # one horizon, more dates
 
 RUN is a context model (trained with CONTEXT_FRACTIONS). Its own data and
 TRAIN_FRAC split the series; the forecast dates t lie in the held-out part,
 spaced by the longest horizon so that no two forecasts overlap (the tests below
-assume independent dates). With --shocks SD the dates are instead the held-out days
-whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns before it
+assume independent dates). A run of one horizon gets dates only that horizon apart:
+on the S&P 500's default split up to 1,006 one-day or 201 five-day dates, where the
+three horizons together get 50. With --shocks SD the dates are instead the held-out
+days whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns before it
 (again no two within the longest horizon): the stress case, where the scenarios
 must widen. At each t three forecasters draw N scenarios of the next H returns:
 
