@@ -15,10 +15,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# The repository's own names: its folders of modules and every module's stem (tests import
-# benchmark scripts by name once their folder is on the path).
-LOCAL = {p.stem for p in ROOT.rglob("*.py")} | {p.parent.name for p in ROOT.glob("*/*.py")}
+from tests.test_import_flow import ROOT, modules
+
+CODE = modules()  # the repository's modules outside tests, by dotted name
+TESTS = {f"tests.{p.stem}": p.read_text() for p in sorted((ROOT / "tests").glob("*.py"))}
+# The repository's own names: every package and module name (tests import benchmark
+# scripts by their bare name once that folder is on the path).
+LOCAL = {part for name in (*CODE, *TESTS) for part in name.split(".")}
 
 
 def _key(name: str) -> str:
@@ -55,12 +58,12 @@ def with_their_requirements(names: set[str]) -> set[str]:
     return seen
 
 
-def third_party_imports(paths: list[Path]) -> dict[str, str]:
-    """Top-level module -> first file that imports it, for modules outside the standard
-    library and this repository (deferred imports count)."""
+def third_party_imports(sources: dict[str, str]) -> dict[str, str]:
+    """Top-level module -> first module (of ``sources``, dotted name -> text) that imports it,
+    for modules outside the standard library and this repository (deferred imports count)."""
     found: dict[str, str] = {}
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
+    for name, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Import):
                 tops = [alias.name.split(".")[0] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -69,16 +72,16 @@ def third_party_imports(paths: list[Path]) -> dict[str, str]:
                 continue
             for top in tops:
                 if top not in sys.stdlib_module_names and top not in LOCAL:
-                    found.setdefault(top, path.name)
+                    found.setdefault(top, name)
     return found
 
 
-def unlisted(paths: list[Path], requirements: Path) -> list[str]:
+def unlisted(sources: dict[str, str], requirements: Path) -> list[str]:
     """One line per imported module that no distribution of ``requirements`` provides."""
     allowed = with_their_requirements(listed(requirements))
     providers = metadata.packages_distributions()
     out = []
-    for module, where in sorted(third_party_imports(paths).items()):
+    for module, where in sorted(third_party_imports(sources).items()):
         dists = {_key(d) for d in providers.get(module, [])}
         if not dists & allowed:
             out.append(
@@ -87,29 +90,20 @@ def unlisted(paths: list[Path], requirements: Path) -> list[str]:
     return out
 
 
-def _sources(tests: bool) -> list[Path]:
-    return [
-        p
-        for p in sorted(ROOT.rglob("*.py"))
-        if (p.relative_to(ROOT).parts[0] == "tests") == tests and ".git" not in p.parts
-    ]
-
-
 def test_code_imports_only_what_requirements_install() -> None:
-    missing = unlisted(_sources(tests=False), ROOT / "requirements.txt")
+    missing = unlisted(CODE, ROOT / "requirements.txt")
     assert not missing, f"add to requirements.txt: {missing}"
 
 
 def test_tests_import_only_what_dev_requirements_install() -> None:
-    missing = unlisted(_sources(tests=True), ROOT / "requirements-dev.txt")
+    missing = unlisted(TESTS, ROOT / "requirements-dev.txt")
     assert not missing, f"add to requirements-dev.txt: {missing}"
 
 
 def test_an_unlisted_import_is_found(tmp_path: Path) -> None:
-    module = tmp_path / "uses.py"
-    module.write_text("import numpy\n\ndef f():\n    from sklearn import svm\n")
+    module = {"uses": "import numpy\n\ndef f():\n    from sklearn import svm\n"}
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("numpy==2.4.6\n")
-    assert [line.split()[0] for line in unlisted([module], requirements)] == ["sklearn"]
+    assert [line.split()[0] for line in unlisted(module, requirements)] == ["sklearn"]
     requirements.write_text("numpy==2.4.6\nscikit-learn==1.9.1\n")
-    assert unlisted([module], requirements) == []
+    assert unlisted(module, requirements) == []
