@@ -13,13 +13,18 @@ on the S&P 500's default split up to 1,006 one-day or 201 five-day dates, where 
 three horizons together get 50. With --shocks SD the dates are instead the held-out
 days whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns before it
 (again no two within the longest horizon): the stress case, where the scenarios
-must widen. At each t three forecasters draw N scenarios of the next H returns:
+must widen. At each t three forecasters draw N scenarios of the next H returns (a fourth row
+is a control made from ours):
 
 - ours: the model continuing the real history up to t (CONTEXT_KNOWN returns);
 - ours, no context: the same checkpoint's unconditional windows (the level drawn
   afresh, the same scenarios at every date): what the context must beat;
 - GARCH(1,1)-t fitted by ``arch`` on the training part, its variance filtered
-  through the history up to t, then simulated.
+  through the history up to t, then simulated;
+- ours, drift mean: our scenarios moved so that at each date their mean is the
+  training returns' mean (the drift), their spread and shapes kept. A control that
+  splits our error into the direction the model reads from the history and the
+  spread: where it scores better than ours, that direction cost more than it gave.
 
 For H in --horizons, on the cumulative log return over H days: the PIT and its KS
 test, the mean CRPS (with the paired difference to GARCH-t and its 95% interval),
@@ -64,7 +69,7 @@ from utils.settings import config_defaults, data_source  # noqa: E402
 
 VAR_LEVELS = (0.01, 0.05)
 SHOCK_LOOKBACK = 127  # returns before a day whose RMS --shocks compares the day's return with
-FORECASTERS = ("ours", "ours, no context", "garch-t")
+FORECASTERS = ("ours", "ours, no context", "garch-t", "ours, drift mean")
 
 
 def forecast_dates(
@@ -184,10 +189,12 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     ours, seconds = context_scenarios(cont, options, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
     garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
+    drift = float(r[:n_train].mean())
     paths = {
         "ours": ours,
         "ours, no context": np.broadcast_to(unconditional, ours.shape),
         "garch-t": garch,
+        "ours, drift mean": ours - ours.mean(axis=1, keepdims=True) + drift,
     }
     result: dict[str, Any] = {
         "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,
@@ -204,6 +211,8 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
             row["crps_minus_garch"] = [float(diff.mean()), *paired_interval(diff)]
             diff = row["crps"] - rows["ours, no context"]["crps"]
             row["crps_minus_no_context"] = [float(diff.mean()), *paired_interval(diff)]
+        diff = rows["ours"]["crps"] - rows["ours, drift mean"]["crps"]
+        rows["ours"]["crps_minus_drift_mean"] = [float(diff.mean()), *paired_interval(diff)]
         for row in rows.values():
             row["crps"] = float(row["crps"].mean())
         result["horizons"][str(h)] = rows
@@ -298,8 +307,17 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             f"vs ours without context {100 * vs_plain[0]:+.4f} x 1e-2 "
             f"({'better' if vs_plain[2] < 0 else 'NOT better'}: [{100 * vs_plain[1]:+.4f}, {100 * vs_plain[2]:+.4f}]; "
             f"GARCH-t {'better' if garch_gain[2] < 0 else 'not better either'}: {_interval(garch_gain)})"
+            + _direction(ours.get("crps_minus_drift_mean"))
         )  # fmt: skip
     return out
+
+
+def _direction(diff: list[float] | None) -> str:
+    """What the scenarios' direction did to ours' CRPS, against the drift-mean control."""
+    if diff is None:
+        return ""
+    said = "cost" if diff[1] > 0 else "helped" if diff[2] < 0 else "neither helped nor cost"
+    return f"; the direction read from the history {said}: ours - drift mean {_interval(diff)}"
 
 
 def build_parser() -> argparse.ArgumentParser:

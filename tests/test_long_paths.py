@@ -243,7 +243,11 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     result = json.loads((tmp_path / "scenarios.json").read_text())
     assert result["dates"] == 4 and set(result["horizons"]) == {"1", "20"}
     for rows in result["horizons"].values():
-        assert set(rows) == {"ours", "ours, no context", "garch-t"}
+        assert set(rows) == {"ours", "ours, no context", "garch-t", "ours, drift mean"}
+        # The control keeps each date's spread and moves the mean onto the drift.
+        centred, ours = rows["ours, drift mean"], rows["ours"]
+        assert centred["spread_ratio"] != ours["spread_ratio"] and centred["crps"] != ours["crps"]
+        assert len(ours["crps_minus_drift_mean"]) == 3
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
         assert all(0.1 < r["spread_ratio"] < 10 for r in rows.values())
         assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
@@ -280,6 +284,14 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     assert "NOT better" in line and "GARCH-t better: -0.0200 [-0.0300, -0.0100]" in line
     rows["garch-t"] = row(zero, [-1e-4, -2e-4, 1e-4])
     assert "GARCH-t not better either" in scenarios.verdicts(result)[0]
+    assert "direction" not in scenarios.verdicts(result)[0]  # a result saved without the control
+    rows["ours"]["crps_minus_drift_mean"] = [2e-3, 1e-3, 3e-3]
+    assert (
+        "direction read from the history cost: ours - drift mean +0.2000"
+        in (scenarios.verdicts(result)[0])
+    )
+    rows["ours"]["crps_minus_drift_mean"] = [-2e-3, -3e-3, -1e-3]
+    assert "history helped" in scenarios.verdicts(result)[0]
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
         in scenarios.table(result)
