@@ -229,7 +229,7 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     assert "seam test iid" in capsys.readouterr().out
 
 
-def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
+def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_dates(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -244,13 +244,18 @@ def test_scenario_backtest_scores_three_forecasters_on_held_out_dates(
     assert result["dates"] == 4 and set(result["horizons"]) == {"1", "20"}
     for rows in result["horizons"].values():
         assert set(rows) == {"ours", "ours, no context", "garch-t", "ours, drift mean"}
-        # The control keeps each date's spread and moves the mean onto the drift.
         centred, ours = rows["ours, drift mean"], rows["ours"]
         assert centred["spread_ratio"] != ours["spread_ratio"] and centred["crps"] != ours["crps"]
         assert len(ours["crps_minus_drift_mean"]) == 3
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
         assert all(0.1 < r["spread_ratio"] < 10 for r in rows.values())
         assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
+    # The control keeps each date's spread and moves the mean of every day onto the drift.
+    x = np.random.default_rng(0).normal(0.3, 1.0, (4, 50, 20)) * np.linspace(1, 3, 4)[:, None, None]
+    centred = scenarios.drift_centred(x, 0.01)
+    assert np.allclose(centred.mean(axis=1), 0.01)
+    assert np.allclose(centred[:, :, :5].sum(axis=2).mean(axis=1), 0.05)
+    assert np.allclose(centred.sum(axis=2).std(axis=1), x.sum(axis=2).std(axis=1))
     # 20-day sums spread more than single days, so their CRPS is larger.
     assert result["horizons"]["20"]["garch-t"]["crps"] > result["horizons"]["1"]["garch-t"]["crps"]
     assert "| 20 | ours |" in (tmp_path / "scenarios.md").read_text()
@@ -286,12 +291,11 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     assert "GARCH-t not better either" in scenarios.verdicts(result)[0]
     assert "direction" not in scenarios.verdicts(result)[0]  # a result saved without the control
     rows["ours"]["crps_minus_drift_mean"] = [2e-3, 1e-3, 3e-3]
-    assert (
-        "direction read from the history cost: ours - drift mean +0.2000"
-        in (scenarios.verdicts(result)[0])
-    )
+    assert "scenarios' own mean cost: ours - drift mean +0.2000" in scenarios.verdicts(result)[0]
     rows["ours"]["crps_minus_drift_mean"] = [-2e-3, -3e-3, -1e-3]
-    assert "history helped" in scenarios.verdicts(result)[0]
+    assert "own mean helped" in scenarios.verdicts(result)[0]
+    rows["ours"]["crps_minus_drift_mean"] = [1e-4, -1e-4, 3e-4]  # an interval that holds 0
+    assert "own mean neither helped nor cost" in scenarios.verdicts(result)[0]
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
         in scenarios.table(result)
