@@ -289,7 +289,7 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     assert "NOT better" in line and "GARCH-t better: -0.0200 [-0.0300, -0.0100]" in line
     rows["garch-t"] = row(zero, [-1e-4, -2e-4, 1e-4])
     assert "GARCH-t not better either" in scenarios.verdicts(result)[0]
-    assert "direction" not in scenarios.verdicts(result)[0]  # a result saved without the control
+    assert "drift mean" not in scenarios.verdicts(result)[0]  # a result saved without the control
     rows["ours"]["crps_minus_drift_mean"] = [2e-3, 1e-3, 3e-3]
     assert "scenarios' own mean cost: ours - drift mean +0.2000" in scenarios.verdicts(result)[0]
     rows["ours"]["crps_minus_drift_mean"] = [-2e-3, -3e-3, -1e-3]
