@@ -76,6 +76,7 @@ START_PRICE = None  # first price of generated paths; None: the last training pr
 LENGTH = None  # returns per generated path; None: WINDOW_SIZE (one window); longer paths roll windows, each continuing the last CONTEXT_KNOWN returns of the path so far (needs CONTEXT_FRACTIONS)
 CONTEXT_KNOWN = None  # known returns each rolled or scenario window continues: one of the checkpoint's round(f * WINDOW_SIZE) for f in CONTEXT_FRACTIONS; None: for scenarios the one nearest WINDOW_SIZE / 2, for long paths the shortest (fewest windows)
 JOIN_OVERLAP = 0  # rolled and scenario windows: 0 gives the model the history up to its last return, and the first new returns, which the UNet damps then overshoots, get the start gains fitted at the end of training (CONTINUATION_LEVEL = "fitted"); N > 0 instead gives the model the history before its last N returns and writes those N real returns over the damped ones (use 4 with checkpoints saved before the start gains existed)
+SCENARIO_MEAN = "drift"  # scenarios (--context): "drift" moves the mean of the N scenarios on each day onto the training returns' mean, their spread and shapes kept (the mean the model reads from a history scored no better than the drift on validation years; README, "Long paths and scenarios"; needs N_SAMPLES >= 16); "model": the model's own mean
 OUTPUT_DIR = "outputs"  # where generate.py and evaluate.py write when no --out is given
 
 # ---------------------------------------------------------------- conditioning

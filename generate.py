@@ -45,7 +45,15 @@ from evaluation.joint_report import format_joint, plot_joint, real_joint_windows
 from evaluation.paths_figure import plot_generation
 from evaluation.summary import format_realism, realism_summary
 from models.conditioning import Request, label_tensors, resolve_request
-from models.continuation import Continuer, default_known, extend, fitted_level, known_lengths
+from models.continuation import (
+    MIN_CENTRED_SCENARIOS,
+    Continuer,
+    centre_on_drift,
+    default_known,
+    extend,
+    fitted_level,
+    known_lengths,
+)
 from models.decode import checkpoint_normalizers, decode
 from models.diffusion import default_steps, make_sampler, sample
 from transforms.joint import JointScalogram
@@ -149,6 +157,13 @@ def build_parser() -> SettingsParser:
         "rolled and scenario windows: generated returns right after the history (damped by the "
         "UNet) replaced by this many more real ones (0: none; the fitted start gains undamp them)",
         type=int,
+    )
+    p.add_setting(
+        "--scenario-mean",
+        "SCENARIO_MEAN",
+        "scenarios: drift (the mean of the scenarios on each day moved onto the training "
+        f"drift, their spread and shapes kept; needs --n {MIN_CENTRED_SCENARIOS} or more) or "
+        "model (the model's own)",
     )
     p.add_argument(
         "--context",
@@ -643,6 +658,7 @@ def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: Samp
     if args.horizon < 1:
         raise ScalodiffError(f"--horizon {args.horizon}: give a number of returns, 1 or more")
     plan = gen.plan(options)
+    centred = check_scenario_mean(settings["SCENARIO_MEAN"], plan)
     cont = gen.continuer(plan, settings["CONTEXT_KNOWN"], settings["JOIN_OVERLAP"])
     ctx = load_context(
         args.context,
@@ -652,15 +668,10 @@ def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: Samp
         settings["DATE_FORMAT"],
         settings["MAX_MISSING_FRAC"],
     )
-    name = (
-        f"{plan.name}-{ctx.name}-{ctx.end_label.replace(' ', '_').replace(':', '')}-h{args.horizon}"
-    )
-    out = Path(args.out) if args.out else Path(settings["OUTPUT_DIR"]) / f"{name}.csv"
-    plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
-    check_outputs(out, plot)
-    for target in (out, plot):
-        if target is not None:
-            check_new_file(target, args.overwrite)
+    end = ctx.end_label.replace(" ", "_").replace(":", "")
+    own_mean = "" if centred else "-modelmean"
+    name = f"{plan.name}-{ctx.name}-{end}-h{args.horizon}{own_mean}"
+    out, plot = output_targets(args, settings, name)
     print(
         f"checkpoint {gen.step_dir}; {options.n} scenarios of {args.horizon} returns after "
         f"{ctx.name} {ctx.end_label} (price {ctx.last_price:g}), each window continuing "
@@ -674,6 +685,8 @@ def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: Samp
             cont, history, args.horizon, options.seed, options.batch_size, lambda: bar.update(1)
         )
     seconds = time.perf_counter() - t0
+    if centred:
+        paths = centred_scenarios(paths, plan)
     dates = ctx.future_dates(args.horizon)
     write_paths(out, paths, ctx.last_price, args.overwrite, dates=dates)
     print(
@@ -692,6 +705,38 @@ def scenarios(gen: Generator, args: Any, settings: dict[str, Any], options: Samp
         )
         print(f"wrote {plot}")
     return 0
+
+
+def check_scenario_mean(mean: str, plan: Plan) -> bool:
+    """Whether scenarios are centred on the drift (SCENARIO_MEAN); errors, before any
+    sampling, for requests that centring would defeat."""
+    if mean != "drift":
+        return False
+    if plan.options.n < MIN_CENTRED_SCENARIOS:
+        raise ScalodiffError(
+            f"SCENARIO_MEAN = 'drift' moves the mean of the scenarios on each day onto the "
+            f"training drift, which needs {MIN_CENTRED_SCENARIOS} or more scenarios, not --n "
+            f"{plan.options.n}; ask for more, or keep the model's own mean with "
+            "--scenario-mean model"
+        )
+    if plan.spec is not None and plan.spec.kind == "trend" and plan.request.label is not None:
+        raise ScalodiffError(
+            f"--condition {plan.request.label} asks a trend model for a direction, which "
+            "SCENARIO_MEAN = 'drift' would remove; add --scenario-mean model"
+        )
+    return True
+
+
+def centred_scenarios(paths: np.ndarray, plan: Plan) -> np.ndarray:
+    """``paths`` [N, H] moved onto the training drift (:func:`centre_on_drift`), said in one line."""
+    drift = float(np.mean(plan.real_returns))
+    h = paths.shape[1]
+    print(
+        f"scenario mean: the model's {h}-step mean log return {paths.sum(axis=1).mean():+.4f} "
+        f"moved onto the training drift's {h * drift:+.4f} (SCENARIO_MEAN = drift; "
+        "--scenario-mean model keeps it)"
+    )
+    return centre_on_drift(paths, drift)
 
 
 def describe_scenarios(paths: np.ndarray, realized: np.ndarray, last_price: float) -> str:
@@ -714,10 +759,8 @@ def output_targets(args: Any, settings: dict[str, Any], name: str) -> tuple[Path
     plot = None if args.no_plot else Path(args.plot) if args.plot else out.with_suffix(".png")
     check_outputs(out, plot)
     for target in (out, plot):
-        if target is not None and target.exists() and not args.overwrite:
-            raise ScalodiffError(
-                f"{target} exists; pass --overwrite to replace it or choose another --out/--plot"
-            )
+        if target is not None:
+            check_new_file(target, args.overwrite)
     return out, plot
 
 

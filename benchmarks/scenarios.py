@@ -16,23 +16,27 @@ days whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns bef
 must widen. At each t three forecasters draw N scenarios of the next H returns (a fourth row
 is a control made from ours):
 
-- ours: the model continuing the real history up to t (CONTEXT_KNOWN returns);
+- ours: the model continuing the real history up to t (CONTEXT_KNOWN returns), its
+  scenarios' mean on each day moved onto the training returns' mean (the drift) as
+  generate.py does by default (SCENARIO_MEAN, --scenario-mean);
 - ours, no context: the same checkpoint's unconditional windows (the level drawn
-  afresh, the same scenarios at every date): what the context must beat;
+  afresh, the same scenarios at every date; centred as ours is): what the context
+  must beat;
 - GARCH(1,1)-t fitted by ``arch`` on the training part, its variance filtered
   through the history up to t, then simulated;
-- ours, drift mean: our scenarios moved so that at each date their mean is the
-  training returns' mean (the drift), their spread and shapes kept. A control that
-  splits our error into the scenarios' own mean (the direction the model reads
-  from the history, with its bias and sampling noise) and their spread: where it
-  scores better than ours, that mean cost more than it gave.
+- ours, model's mean: the same scenarios with the mean the model reads from the
+  history kept (with --scenario-mean model the two swap: ours keeps the model's
+  mean and the control, "ours, drift mean", is centred). The difference between
+  the two is what that mean (the direction, with its bias and sampling noise)
+  gives or costs.
 
 For H in --horizons, on the cumulative log return over H days: the PIT and its KS
 test, the mean CRPS (with the paired difference to GARCH-t and its 95% interval),
 the 1% and 5% VaR hit rates with the Kupiec and Christoffersen p-values, and the
 spread ratio: the RMS of the realized sums' distance from the scenarios' mean over
-the RMS of the scenarios' standard deviation (above 1: scenarios too narrow); each
-verdict adds ours' CRPS minus the drift-mean control's, with its interval.
+the RMS of the scenarios' standard deviation (above 1: scenarios too narrow), the
+scenarios' mean H-day return (``mean`` in the JSON); each
+verdict adds ours' CRPS minus the other mean's control, with its interval.
 Writes OUT/scenarios.json, OUT/scenarios.md and the PIT histograms OUT/pit.png;
 prints the table and the verdicts of the targets: KS and Kupiec not rejected at 5%, CRPS no worse than
 GARCH-t's and better than ours without context.
@@ -65,13 +69,14 @@ from evaluation.forecast_scores import (  # noqa: E402
     pit_values,
     var_hits,
 )
-from models.continuation import Continuer, extend  # noqa: E402
+from models.continuation import Continuer, centre_on_drift, extend  # noqa: E402
 from utils.errors import ScalodiffError, run_script  # noqa: E402
 from utils.settings import config_defaults, data_source  # noqa: E402
 
 VAR_LEVELS = (0.01, 0.05)
 SHOCK_LOOKBACK = 127  # returns before a day whose RMS --shocks compares the day's return with
-FORECASTERS = ("ours", "ours, no context", "garch-t", "ours, drift mean")
+# The control row: ours with the other SCENARIO_MEAN.
+MEAN_CONTROL = {"drift": "ours, model's mean", "model": "ours, drift mean"}
 
 
 def forecast_dates(
@@ -129,17 +134,6 @@ def context_scenarios(
     return paths.reshape(len(dates), o.n, horizon), time.perf_counter() - t0
 
 
-def drift_centred(paths: np.ndarray, drift: float) -> np.ndarray:
-    """[M, N, H] scenarios moved so that each date's mean return on every day is ``drift``.
-
-    >>> x = np.arange(12.0).reshape(1, 3, 4)
-    >>> y = drift_centred(x, 0.5)
-    >>> y.mean(axis=1).tolist(), bool(np.allclose(y.std(axis=1), x.std(axis=1)))
-    ([[0.5, 0.5, 0.5, 0.5]], True)
-    """
-    return paths - paths.mean(axis=1, keepdims=True) + drift
-
-
 def garch_scenarios(
     fit: GarchBaseline, r: np.ndarray, dates: np.ndarray, n: int, horizon: int, seed: int
 ) -> np.ndarray:
@@ -155,6 +149,7 @@ def score(scenarios: np.ndarray, realized: np.ndarray, seed: int) -> dict[str, A
     pit = pit_values(scenarios, realized, seed)
     ks, ks_p = pit_ks(pit)
     row: dict[str, Any] = {"ks": ks, "ks_p": ks_p, "crps": crps_ensemble(scenarios, realized)}
+    row["mean"] = float(scenarios.mean())
     miss = np.sqrt(np.mean(np.square(realized - scenarios.mean(axis=1))))
     row["spread_ratio"] = float(miss / np.sqrt(np.mean(scenarios.var(axis=1))))
     row["pit"] = [round(float(u), 4) for u in pit]
@@ -202,16 +197,21 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     ours, seconds = context_scenarios(cont, options, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
     garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
-    drift = float(r[:n_train].mean())
+    drift = float(np.mean(plan.real_returns))  # as generate.py centres
+    centred = centre_on_drift(ours, drift)
+    if args.scenario_mean == "drift":  # both of our rows centred: the context is what differs
+        unconditional = centre_on_drift(unconditional, drift)
+    control = MEAN_CONTROL[args.scenario_mean]
     paths = {
-        "ours": ours,
+        "ours": centred if args.scenario_mean == "drift" else ours,
         "ours, no context": np.broadcast_to(unconditional, ours.shape),
         "garch-t": garch,
-        "ours, drift mean": drift_centred(ours, drift),
+        control: ours if args.scenario_mean == "drift" else centred,
     }
     result: dict[str, Any] = {
         "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,
         "known": args.known, "overlap": args.overlap, "shocks": args.shocks,
+        "scenario_mean": args.scenario_mean,
         "first": _label(prices, dates[0]), "last": _label(prices, dates[-1]), "horizons": {},
     }  # fmt: skip
     for h in args.horizons:
@@ -224,8 +224,8 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
             row["crps_minus_garch"] = [float(diff.mean()), *paired_interval(diff)]
             diff = row["crps"] - rows["ours, no context"]["crps"]
             row["crps_minus_no_context"] = [float(diff.mean()), *paired_interval(diff)]
-        diff = rows["ours"]["crps"] - rows["ours, drift mean"]["crps"]
-        rows["ours"]["crps_minus_drift_mean"] = [float(diff.mean()), *paired_interval(diff)]
+        diff = rows["ours"]["crps"] - rows[control]["crps"]
+        rows["ours"]["crps_minus_mean_control"] = [float(diff.mean()), *paired_interval(diff)]
         for row in rows.values():
             row["crps"] = float(row["crps"].mean())
         result["horizons"][str(h)] = rows
@@ -253,19 +253,23 @@ def plot_pit(path: Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     horizons = list(result["horizons"])
+    names = list(result["horizons"][horizons[0]])
     fig, axes = plt.subplots(
-        len(horizons), len(FORECASTERS), figsize=(3.2 * len(FORECASTERS), 2.4 * len(horizons)),
+        len(horizons), len(names), figsize=(3.2 * len(names), 2.4 * len(horizons)),
         squeeze=False, sharex=True,
     )  # fmt: skip
     for i, h in enumerate(horizons):
-        for j, name in enumerate(FORECASTERS):
+        for j, name in enumerate(names):
             row, ax = result["horizons"][h][name], axes[i, j]
             ax.hist(row["pit"], bins=10, range=(0, 1), color="tab:blue", alpha=0.8)
             ax.axhline(result["dates"] / 10, color="k", lw=1, ls="--")
             ax.set_title(f"{name}, H={h}: KS p {row['ks_p']:.2f}", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("PIT of the realized H-day return")
-    fig.suptitle(f"{result['source']}: {result['dates']} held-out dates, {result['n']} scenarios")
+    fig.suptitle(
+        f"{result['source']}: {result['dates']} held-out dates, {result['n']} scenarios "
+        f"(SCENARIO_MEAN {result['scenario_mean']})"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -320,16 +324,18 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             f"vs ours without context {100 * vs_plain[0]:+.4f} x 1e-2 "
             f"({'better' if vs_plain[2] < 0 else 'NOT better'}: [{100 * vs_plain[1]:+.4f}, {100 * vs_plain[2]:+.4f}]; "
             f"GARCH-t {'better' if garch_gain[2] < 0 else 'not better either'}: {_interval(garch_gain)})"
-            + _direction(ours.get("crps_minus_drift_mean"))
+            + _direction(ours.get("crps_minus_mean_control"), result.get("scenario_mean"))
         )  # fmt: skip
     return out
 
 
-def _direction(diff: list[float] | None) -> str:
-    """What the scenarios' own mean did to ours' CRPS, against the drift-mean control."""
-    if diff is None:
+def _direction(diff: list[float] | None, mean: str | None) -> str:
+    """What ours' scenario mean did to its CRPS, against the control with the other mean."""
+    if diff is None or mean not in MEAN_CONTROL:
         return ""
     said = "cost" if diff[1] > 0 else "helped" if diff[2] < 0 else "neither helped nor cost"
+    if mean == "drift":
+        return f"; centring on the drift {said}: ours - model's mean {_interval(diff)}"
     return f"; the scenarios' own mean {said}: ours - drift mean {_interval(diff)}"
 
 
@@ -350,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=config_defaults()["JOIN_OVERLAP"],
         help="JOIN_OVERLAP: damped returns replaced by real ones (0: the start gains) "
         "[config.py: %(default)s]",
+    )
+    p.add_argument(
+        "--scenario-mean",
+        choices=tuple(MEAN_CONTROL),
+        default=config_defaults()["SCENARIO_MEAN"],
+        help="SCENARIO_MEAN of ours; the control row gets the other [config.py: %(default)s]",
     )
     p.add_argument(
         "--shocks",
@@ -382,7 +394,8 @@ def scenarios(argv: list[str] | None = None) -> int:
     header = (
         f"{result['source']}: {result['dates']} dates{_after_shocks(result['shocks'])} from "
         f"{result['first']} to {result['last']}, "
-        f"{result['n']} scenarios each (JOIN_OVERLAP {result['overlap']}); ours took "
+        f"{result['n']} scenarios each (JOIN_OVERLAP {result['overlap']}, SCENARIO_MEAN "
+        f"{result['scenario_mean']}); ours took "
         f"{result['seconds_ours']:.1f} s"
     )
     (args.out / "scenarios.json").write_text(json.dumps(result, indent=1))

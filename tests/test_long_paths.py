@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,18 @@ from evaluation.long_paths import (
     seam_windows,
     yearly_max_drawdown,
 )
-from models.continuation import context_channels, extend, fitted_level, known_lengths
+from models.continuation import (
+    centre_on_drift,
+    context_channels,
+    extend,
+    fitted_level,
+    known_lengths,
+)
 from tests.conftest import tiny_settings
 from tests.test_bad_input import fails, price_csv
 from transforms.volatility import VolatilityScalogram
 from transforms.wavelet import Scalogram
+from utils.errors import ScalodiffError
 
 FAST = ["--n", "3", "--batch-size", "3", "--steps", "2", "--no-progress"]
 
@@ -132,9 +140,12 @@ def test_overlap_replaces_the_first_generated_returns_with_real_ones(run: Path) 
     assert rolled.shape == (3, 30) and np.isfinite(rolled).all()
 
 
-def test_scenarios_write_dated_paths_and_a_fan_chart(run: Path, tmp_path: Path, capsys) -> None:
+def test_scenarios_write_dated_paths_and_a_fan_chart(
+    run: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "scen.csv"
     argv = ["--checkpoint", str(run), *FAST, "--context", "sp500", "--context-end", "2010-06-30"]
+    argv += ["--n", "16", "--batch-size", "8"]
     assert generate.main([*argv, "--horizon", "20", "--out", str(out)]) == 0
     frame = pd.read_csv(out, parse_dates=["date"])
     assert list(frame.columns) == ["path", "step", "date", "log_return", "price"]
@@ -144,10 +155,48 @@ def test_scenarios_write_dated_paths_and_a_fan_chart(run: Path, tmp_path: Path, 
     assert out.with_suffix(".png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "realized" in printed and "ms per generated day" in printed
+    # By default every day's mean over the scenarios is the training drift, spread kept.
+    drift = float(np.mean(generate.load(run).loaded["real_returns"]))
+    centred = frame.pivot(index="path", columns="step", values="log_return").to_numpy()
+    np.testing.assert_allclose(centred.mean(axis=0), drift, atol=1e-12)
+    assert "moved onto the training drift" in printed
+    own = tmp_path / "own.csv"
+    kept_mean = ["--horizon", "20", "--out", str(own), "--scenario-mean", "model"]
+    assert generate.main([*argv, *kept_mean]) == 0
+    kept = pd.read_csv(own).pivot(index="path", columns="step", values="log_return").to_numpy()
+    assert np.abs(kept.mean(axis=0) - drift).max() > 1e-6  # the model's own mean
+    np.testing.assert_allclose(kept.std(axis=0), centred.std(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(kept - kept.mean(axis=0) + drift, centred, atol=1e-12)
+    few = [*argv, "--n", "15", "--horizon", "5", "--out", str(tmp_path / "few.csv")]
+    with monkeypatch.context() as patched:
+        patched.setattr(generate, "extend", lambda *a, **k: pytest.fail("sampled, then refused"))
+        msg = fails(generate.main, few, capsys)
+    assert "16 or more scenarios" in msg and "--scenario-mean model" in msg
+    assert generate.main([*few, "--scenario-mean", "model", "--no-plot"]) == 0  # the model's mean
+
+
+def test_centring_refuses_a_trend_class_it_would_erase() -> None:
+    def plan(kind: str | None, label: str | None, n: int = 64) -> SimpleNamespace:
+        spec = None if kind is None else SimpleNamespace(kind=kind)
+        return SimpleNamespace(
+            options=SimpleNamespace(n=n), spec=spec, request=SimpleNamespace(label=label)
+        )
+
+    assert generate.check_scenario_mean("drift", plan(None, None))
+    assert generate.check_scenario_mean(
+        "drift", plan("vol-regime", "high")
+    )  # a level, no direction
+    assert generate.check_scenario_mean("drift", plan("trend", None))  # the null label
+    assert not generate.check_scenario_mean("model", plan("trend", "up"))
+    with pytest.raises(ScalodiffError, match="--condition up asks a trend model"):
+        generate.check_scenario_mean("drift", plan("trend", "up"))
+    with pytest.raises(ScalodiffError, match="16 or more scenarios"):
+        generate.check_scenario_mean("drift", plan(None, None, n=8))
 
 
 def test_context_errors_are_one_line(run: Path, tmp_path: Path, capsys) -> None:
     base = ["--checkpoint", str(run), *FAST, "--horizon", "5", "--no-plot"]
+    base += ["--scenario-mean", "model"]  # three scenarios: too few to centre
     short, _, _ = price_csv(tmp_path / "short.csv", n=12)
     msg = fails(generate.main, [*base, "--context", str(short)], capsys)
     assert "11 returns" in msg and "last 18" in msg  # 16 known, the 2-return margin, no overlap
@@ -241,18 +290,25 @@ def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_da
     argv = ["--checkpoint", str(run), "--n", "20", "--dates", "4", "--horizons", "1", "20"]
     assert scenarios.main([*argv, "--out", str(tmp_path), "--no-progress"]) == 0
     result = json.loads((tmp_path / "scenarios.json").read_text())
+    drift = float(np.mean(generate.load(run).loaded["real_returns"]))
     assert result["dates"] == 4 and set(result["horizons"]) == {"1", "20"}
+    assert result["scenario_mean"] == "drift"  # config.py's default: ours is centred
     for rows in result["horizons"].values():
-        assert set(rows) == {"ours", "ours, no context", "garch-t", "ours, drift mean"}
-        centred, ours = rows["ours, drift mean"], rows["ours"]
-        assert centred["spread_ratio"] != ours["spread_ratio"] and centred["crps"] != ours["crps"]
-        assert len(ours["crps_minus_drift_mean"]) == 3
+        assert set(rows) == {"ours", "ours, no context", "garch-t", "ours, model's mean"}
+        kept, ours = rows["ours, model's mean"], rows["ours"]
+        assert kept["spread_ratio"] != ours["spread_ratio"] and kept["crps"] != ours["crps"]
+        assert len(ours["crps_minus_mean_control"]) == 3
+        # Ours and the no-context row are centred on the drift, the control is not.
+        h = 20 if rows is result["horizons"]["20"] else 1
+        assert ours["mean"] == pytest.approx(h * drift, rel=1e-9)
+        assert rows["ours, no context"]["mean"] == pytest.approx(h * drift, rel=1e-9)
+        assert abs(kept["mean"] - h * drift) > 1e-10  # centred ones differ by rounding only
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
         assert all(0.1 < r["spread_ratio"] < 10 for r in rows.values())
         assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
-    # The control keeps each date's spread and moves the mean of every day onto the drift.
+    # Centring keeps each date's spread and moves the mean of every day onto the drift.
     x = np.random.default_rng(0).normal(0.3, 1.0, (4, 50, 20)) * np.linspace(1, 3, 4)[:, None, None]
-    centred = scenarios.drift_centred(x, 0.01)
+    centred = centre_on_drift(x, 0.01)
     assert np.allclose(centred.mean(axis=1), 0.01)
     assert np.allclose(centred[:, :, :5].sum(axis=2).mean(axis=1), 0.05)
     assert np.allclose(centred.sum(axis=2).std(axis=1), x.sum(axis=2).std(axis=1))
@@ -261,6 +317,15 @@ def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_da
     assert "| 20 | ours |" in (tmp_path / "scenarios.md").read_text()
     assert (tmp_path / "pit.png").stat().st_size > 10_000
     assert len(result["horizons"]["1"]["ours"]["pit"]) == 4
+    # With the model's own mean the two rows swap: the same scenarios, the same scores.
+    own = tmp_path / "own"
+    argv1 = [*argv, "--scenario-mean", "model", "--out", str(own), "--no-progress"]
+    assert scenarios.main(argv1) == 0
+    swapped = json.loads((own / "scenarios.json").read_text())["horizons"]["1"]
+    assert set(swapped) == {"ours", "ours, no context", "garch-t", "ours, drift mean"}
+    before = result["horizons"]["1"]
+    assert swapped["ours"]["crps"] == pytest.approx(before["ours, model's mean"]["crps"], rel=1e-12)
+    assert swapped["ours, drift mean"]["crps"] == pytest.approx(before["ours"]["crps"], rel=1e-12)
     assert scenarios.main([*argv[:2], "--n", "5", "--out", str(tmp_path)]) != 0  # too few for VaR
     assert scenarios.main([*argv, "--shocks", "1000", "--out", str(tmp_path)]) != 0  # no such day
     assert "pass a smaller --shocks" in capsys.readouterr().err
@@ -289,13 +354,18 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     assert "NOT better" in line and "GARCH-t better: -0.0200 [-0.0300, -0.0100]" in line
     rows["garch-t"] = row(zero, [-1e-4, -2e-4, 1e-4])
     assert "GARCH-t not better either" in scenarios.verdicts(result)[0]
-    assert "drift mean" not in scenarios.verdicts(result)[0]  # a result saved without the control
-    rows["ours"]["crps_minus_drift_mean"] = [2e-3, 1e-3, 3e-3]
+    assert "ours - " not in scenarios.verdicts(result)[0]  # a result saved without the control
+    result["scenario_mean"] = "model"
+    rows["ours"]["crps_minus_mean_control"] = [2e-3, 1e-3, 3e-3]
     assert "scenarios' own mean cost: ours - drift mean +0.2000" in scenarios.verdicts(result)[0]
-    rows["ours"]["crps_minus_drift_mean"] = [-2e-3, -3e-3, -1e-3]
+    rows["ours"]["crps_minus_mean_control"] = [-2e-3, -3e-3, -1e-3]
     assert "own mean helped" in scenarios.verdicts(result)[0]
-    rows["ours"]["crps_minus_drift_mean"] = [1e-4, -1e-4, 3e-4]  # an interval that holds 0
+    rows["ours"]["crps_minus_mean_control"] = [1e-4, -1e-4, 3e-4]  # an interval that holds 0
     assert "own mean neither helped nor cost" in scenarios.verdicts(result)[0]
+    result["scenario_mean"] = "drift"  # ours centred: the control keeps the model's mean
+    rows["ours"]["crps_minus_mean_control"] = [-2e-3, -3e-3, -1e-3]
+    said = scenarios.verdicts(result)[0]
+    assert "centring on the drift helped: ours - model's mean -0.2000" in said
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
         in scenarios.table(result)

@@ -82,6 +82,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "LENGTH": (_INT, True),
     "CONTEXT_KNOWN": (_INT, True),
     "JOIN_OVERLAP": (_INT, False),
+    "SCENARIO_MEAN": (_STR, False),
     "OUTPUT_DIR": (_STR, False),
     "CONDITION": (_STR, True),
     "CONDITION_QUANTILES": (_TUPLE, True),
@@ -92,6 +93,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "VOL_LEVEL": ("fitted", "model"),
     "CONTINUATION_LEVEL": ("fitted", "off"),
+    "SCENARIO_MEAN": ("drift", "model"),
     "JOINT_GAPS": ("drop", "ffill"),
     "OUTLIERS": ("warn", "drop", "error"),
     "TRANSFORM_MODE": ("signed", "complex", "magnitude"),
