@@ -329,6 +329,11 @@ class Plan:
         return f"-{self.request.name}{guided}"
 
     @property
+    def drift(self) -> float:
+        """The mean training log return, the one scenarios are centred on (SCENARIO_MEAN)."""
+        return float(np.mean(self.real_returns))
+
+    @property
     def name(self) -> str:
         """The default output name: ``<run>-<step>-<sampler><steps>-seed<S>[-<class>-g<G>]``."""
         return f"{self.run_name}-{self.sampler}{self.steps}-seed{self.options.seed}{self.asked}"
@@ -729,14 +734,13 @@ def check_scenario_mean(mean: str, plan: Plan) -> bool:
 
 def centred_scenarios(paths: np.ndarray, plan: Plan) -> np.ndarray:
     """``paths`` [N, H] moved onto the training drift (:func:`centre_on_drift`), said in one line."""
-    drift = float(np.mean(plan.real_returns))
     h = paths.shape[1]
     print(
         f"scenario mean: the model's {h}-step mean log return {paths.sum(axis=1).mean():+.4f} "
-        f"moved onto the training drift's {h * drift:+.4f} (SCENARIO_MEAN = drift; "
+        f"moved onto the training drift's {h * plan.drift:+.4f} (SCENARIO_MEAN = drift; "
         "--scenario-mean model keeps it)"
     )
-    return centre_on_drift(paths, drift)
+    return centre_on_drift(paths, plan.drift)
 
 
 def describe_scenarios(paths: np.ndarray, realized: np.ndarray, last_price: float) -> str:

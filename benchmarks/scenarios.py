@@ -197,16 +197,16 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     ours, seconds = context_scenarios(cont, options, r, dates, longest)
     unconditional = gen.generate(plan).returns[:, :longest]
     garch = garch_scenarios(GarchBaseline.fit(r[:n_train]), r, dates, args.n, longest, args.seed)
-    drift = float(np.mean(plan.real_returns))  # as generate.py centres
-    centred = centre_on_drift(ours, drift)
+    centred = centre_on_drift(ours, plan.drift)
+    own, other = (centred, ours) if args.scenario_mean == "drift" else (ours, centred)
     if args.scenario_mean == "drift":  # both of our rows centred: the context is what differs
-        unconditional = centre_on_drift(unconditional, drift)
+        unconditional = centre_on_drift(unconditional, plan.drift)
     control = MEAN_CONTROL[args.scenario_mean]
     paths = {
-        "ours": centred if args.scenario_mean == "drift" else ours,
+        "ours": own,
         "ours, no context": np.broadcast_to(unconditional, ours.shape),
         "garch-t": garch,
-        control: ours if args.scenario_mean == "drift" else centred,
+        control: other,
     }
     result: dict[str, Any] = {
         "source": source, "dates": len(dates), "n": args.n, "seconds_ours": seconds,

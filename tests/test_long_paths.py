@@ -183,9 +183,8 @@ def test_centring_refuses_a_trend_class_it_would_erase() -> None:
         )
 
     assert generate.check_scenario_mean("drift", plan(None, None))
-    assert generate.check_scenario_mean(
-        "drift", plan("vol-regime", "high")
-    )  # a level, no direction
+    # A volatility class asks for a level, not a direction: centring keeps it.
+    assert generate.check_scenario_mean("drift", plan("vol-regime", "high"))
     assert generate.check_scenario_mean("drift", plan("trend", None))  # the null label
     assert not generate.check_scenario_mean("model", plan("trend", "up"))
     with pytest.raises(ScalodiffError, match="--condition up asks a trend model"):
