@@ -345,9 +345,17 @@ def evaluate_long(
     train: np.ndarray, synthetic: dict[str, np.ndarray], s: dict[str, Any], out: Path, start: float
 ) -> int:
     """Paths longer than a window: the percentile table against GARCH-t and the stationary
-    bootstrap at the same length and number, and the seam test of rolled windows."""
+    bootstrap at the same length and number, their pooled drift, and the seam test of
+    rolled windows."""
     from evaluation.baselines import fit_baseline
-    from evaluation.long_paths import format_percentiles, join_profile, percentile_table, seam_test
+    from evaluation.long_paths import (
+        format_drift,
+        format_percentiles,
+        join_profile,
+        percentile_table,
+        pooled_drift,
+        seam_test,
+    )
     from models.continuation import default_known
     from utils.presets import PRESETS
 
@@ -361,6 +369,8 @@ def evaluate_long(
         raise ScalodiffError(f"--labels {clash} are the names of baselines; rename them")
     table = percentile_table(train, {**synthetic, **baselines})
     print(format_percentiles(table) + "\n")
+    table["drift"] = pooled_drift(train, {**synthetic, **baselines})
+    print(format_drift(table["drift"]) + "\n")
     window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"]
     if known is None:
         fractions = s.get("CONTEXT_FRACTIONS") or PRESETS["cpu"]["CONTEXT_FRACTIONS"]

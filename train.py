@@ -376,8 +376,9 @@ def stretch_tails(
         ckpt.write_json_atomic(final, "normalizer.json", loaded["normalizer"])
     said = [
         f"powers {f['power'][0]:.3f} / {f['power'][1]:.3f} beyond {f['start'][0]:.2f} / "
-        f"{f['start'][1]:.2f} scale units (negative / positive side)"
-        for f in fits
+        f"{f['start'][1]:.2f} scale units (negative / positive side), less the mean move "
+        f"{f['shift']:+.4f} units ({100 * f['shift'] * n.scale:+.4f} %/return: the drift kept)"
+        for f, n in zip(fits, normalizers, strict=True)
     ]
     return (
         f"tails: generated returns stretched to the training returns' tails ({len(images)} "

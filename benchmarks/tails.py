@@ -186,6 +186,7 @@ def evaluate_series(name: str, step_dir: Path, paths: np.ndarray, n: int) -> dic
         "power": normalizer.get("power"),
         "local_spread": transform.get("local_spread", 1.0),
         "tail_power": normalizer.get("tail_power", [1.0, 1.0]),
+        "tail_shift": normalizer.get("tail_shift", 0.0),
         "rows": rows,
         "kurtosis_spread": spreads,
         "n_real": len(real),
@@ -238,7 +239,7 @@ def table(results: list[dict[str, Any]], acf_baseline: float) -> str:
         tail = res.get("tail_power", [1.0, 1.0])
         fitted = (
             f"power {res['power']:.3f}, local spread {res['local_spread']:.3f}, "
-            f"tail stretch {tail[0]:.2f} / {tail[1]:.2f}"
+            f"tail stretch {tail[0]:.2f} / {tail[1]:.2f} less {res.get('tail_shift', 0.0):+.4f}"
         )
         lines.append(
             f"- {res['series']} ({res['n_paths']} paths; {fitted}): "

@@ -12,6 +12,10 @@ Generated values alone go through one more step on their way back
 Beyond a start ``t`` of each sign, ``|z| -> t (|z| / t) ** b``, with ``t`` and
 ``b`` fitted at the end of training so that the generated tail's quantiles
 follow the training returns' (models/calibration.py, setting TAIL_STRETCH).
+Unequal powers on the two sides would also move the mean (on the S&P 500 the
+drift of ten-year generated paths fell from 0.0137 to 0.0030 %/day, the
+training returns' being 0.0128), so the stretch subtracts ``shift``, the mean move it gave the
+generated values it was fitted on: it reshapes the tails and keeps the drift.
 Real values are never stretched, so they still come back exactly.
 
 ``scale`` is ``1.4826 * MAD`` (median absolute deviation from the median).
@@ -192,6 +196,8 @@ class ReturnNormalizer:
         # Tail stretch of generated values, (negative side, positive side) in scale units.
         self.tail_start: tuple[float, float] | None = None
         self.tail_power: tuple[float, float] = (1.0, 1.0)
+        # Subtracted after the stretch (scale units): the mean move the stretch gave when fitted.
+        self.tail_shift = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -299,8 +305,9 @@ class ReturnNormalizer:
     def stretch_tails(self, z: np.ndarray) -> np.ndarray:
         """Values in scale units with each side's tail beyond its start raised to its power.
 
-        ``|z| -> t (|z| / t) ** b`` where ``|z| > t``, for ``(t, b)`` of z's sign;
-        continuous and increasing, the identity below ``t`` and without a fitted stretch.
+        ``|z| -> t (|z| / t) ** b`` where ``|z| > t``, for ``(t, b)`` of z's sign, then
+        ``tail_shift`` subtracted from every value (the stretch keeps the mean it was
+        fitted on); continuous and increasing, the identity without a fitted stretch.
 
         >>> norm = ReturnNormalizer()
         >>> norm.tail_start, norm.tail_power = (2.0, 4.0), (2.0, 1.0)
@@ -314,7 +321,7 @@ class ReturnNormalizer:
         for sign, start, power in zip((-1.0, 1.0), self.tail_start, self.tail_power, strict=True):
             beyond = (np.sign(z) == sign) & (np.abs(z) > start)
             out[beyond] = sign * start * (np.abs(z[beyond]) / start) ** power
-        return out
+        return out - self.tail_shift
 
     def to_json(self) -> dict:
         """The fitted state as a JSON-serializable dict.
@@ -334,6 +341,7 @@ class ReturnNormalizer:
             "n_fit": self.n_fit,
             "tail_start": None if self.tail_start is None else list(self.tail_start),
             "tail_power": list(self.tail_power),
+            "tail_shift": self.tail_shift,
         }
 
     @classmethod
@@ -380,4 +388,6 @@ class ReturnNormalizer:
             start, power = state["tail_start"], state.get("tail_power", (1.0, 1.0))
             normalizer.tail_start = (float(start[0]), float(start[1]))
             normalizer.tail_power = (float(power[0]), float(power[1]))
+            # A record without a shift samples as it did when written (its stretch moves the mean).
+            normalizer.tail_shift = float(state.get("tail_shift", 0.0))
         return normalizer

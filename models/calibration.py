@@ -21,7 +21,10 @@ with the training returns on each side beyond the generated 95% quantile ``t``,
 where both look like power laws, and fits the power ``b`` of ``|z| -> t (|z|/t)**b``
 that gives the generated quantiles the real ones' slope on a log scale (a Pareto
 quantile plot: a tail of index ``a`` becomes one of index ``a / b``). The
-normalizer applies it to generated values only (ReturnNormalizer.stretch_tails).
+normalizer applies it to generated values only (ReturnNormalizer.stretch_tails),
+less the mean move it gives them: with a heavier stretch on the negative side
+it cut the S&P 500 model's drift to a quarter (long paths: 0.0030 %/day against
+0.0137 unstretched and the training returns' 0.0128).
 
 A context model continues a window with the level of its new returns biased
 and too little spread (models/continuation.py): :func:`fit_continuation_level`
@@ -184,15 +187,24 @@ def fit_tail_stretch(
     """Fit ``normalizer``'s tail stretch (each sign apart) from generated and real log returns.
 
     Both are in real units, any shape; ``generated`` were decoded without a
-    stretch. Sets ``normalizer.tail_start`` and ``tail_power`` and returns them
-    with the sample sizes.
+    stretch. Sets ``normalizer.tail_start``, ``tail_power`` and ``tail_shift`` (the
+    mean move the stretch gives ``generated``, which it then subtracts: the
+    stretched values keep the unstretched ones' mean) and returns them with the
+    sample size.
     """
     g = np.asarray(generated, dtype=np.float64).ravel() / normalizer.scale
     r = np.asarray(real, dtype=np.float64).ravel() / normalizer.scale
     sides = [fit_tail_side(-g[g < 0], -r[r < 0]), fit_tail_side(g[g > 0], r[r > 0])]
     normalizer.tail_start = (sides[0][0], sides[1][0])
     normalizer.tail_power = (sides[0][1], sides[1][1])
-    return {"start": normalizer.tail_start, "power": normalizer.tail_power, "n": g.size}
+    normalizer.tail_shift = 0.0
+    normalizer.tail_shift = float(np.mean(normalizer.stretch_tails(g) - g)) if g.size else 0.0
+    return {
+        "start": normalizer.tail_start,
+        "power": normalizer.tail_power,
+        "shift": normalizer.tail_shift,
+        "n": g.size,
+    }
 
 
 def fit_continuation_level(

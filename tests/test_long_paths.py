@@ -21,9 +21,11 @@ import torch
 import generate
 import train
 from evaluation.long_paths import (
+    format_drift,
     join_positions,
     join_profile,
     path_statistics,
+    pooled_drift,
     seam_windows,
     yearly_max_drawdown,
 )
@@ -253,6 +255,21 @@ def test_long_path_statistics_on_known_series() -> None:
     np.testing.assert_allclose(yearly_max_drawdown(fall), [-np.log(0.8) / 5])
 
 
+def test_pooled_drift_tells_paths_that_lost_the_drift() -> None:
+    rng = np.random.default_rng(2)
+    train = rng.standard_normal(4000) * 0.01 + 0.0005
+    kept = rng.standard_normal((256, 2520)) * 0.01 + train.mean()  # what a generator learns
+    drift = pooled_drift(train, {"kept": kept, "lost": kept - 0.0004})
+    assert drift["real"] == pytest.approx(train.mean())
+    lo, hi = drift["generators"]["kept"]["ci"]
+    assert lo <= drift["real"] <= hi and hi - lo < 0.0002  # 645,120 returns pin the mean down
+    lo, hi = drift["generators"]["lost"]["ci"]
+    assert hi < drift["real"]
+    lines = format_drift(drift).splitlines()
+    assert "*" not in lines[1] and "kept" in lines[1]
+    assert lines[2].split()[1].endswith("*") and "lost" in lines[2]
+
+
 def test_seam_windows_sit_on_and_between_joins() -> None:
     paths = np.arange(700, dtype=float)[None, :]
     assert join_positions(700, 256, 128) == [256, 384, 512, 640]
@@ -272,6 +289,11 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     assert set(table["generators"]) == {"iid", "garch-t", "bootstrap"}
     # Gaussian paths have no fat tails: the real S&P 500's kurtosis lies above all of them.
     assert table["generators"]["iid"]["excess kurtosis"]["percentile"] > 95
+    drift = table["drift"]
+    assert set(drift["generators"]) == {"iid", "garch-t", "bootstrap"}
+    assert abs(drift["generators"]["iid"]["mean"]) < 3e-4  # zero-mean paths
+    lo, hi = drift["generators"]["bootstrap"]["ci"]
+    assert lo <= drift["real"] <= hi  # resampled training returns keep its mean
     seam = table["seams"]["iid"]
     assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
     assert "seam test iid" in capsys.readouterr().out
@@ -293,7 +315,9 @@ def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_da
     assert result["dates"] == 4 and set(result["horizons"]) == {"1", "20"}
     assert result["scenario_mean"] == "drift"  # config.py's default: ours is centred
     for rows in result["horizons"].values():
-        assert set(rows) == {"ours", "ours, no context", "garch-t", "ours, model's mean"}
+        assert set(rows) == {
+            "ours", "ours, no context", "garch-t", "ours, model's mean", "garch-t, drift mean"
+        }  # fmt: skip
         kept, ours = rows["ours, model's mean"], rows["ours"]
         assert kept["spread_ratio"] != ours["spread_ratio"] and kept["crps"] != ours["crps"]
         assert len(ours["crps_minus_mean_control"]) == 3
@@ -302,6 +326,14 @@ def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_da
         assert ours["mean"] == pytest.approx(h * drift, rel=1e-9)
         assert rows["ours, no context"]["mean"] == pytest.approx(h * drift, rel=1e-9)
         assert abs(kept["mean"] - h * drift) > 1e-10  # centred ones differ by rounding only
+        # GARCH-t centred alike: the same spread as GARCH-t's, the drift's mean.
+        garch, centred_garch = rows["garch-t"], rows["garch-t, drift mean"]
+        assert centred_garch["mean"] == pytest.approx(h * drift, rel=1e-9)
+        assert abs(garch["mean"] - h * drift) > 1e-10
+        by_date = np.array(ours["crps_by_date"]) - np.array(centred_garch["crps_by_date"])
+        assert len(by_date) == 4 and ours["crps_minus_garch_drift"][0] == pytest.approx(
+            by_date.mean(), abs=1e-7
+        )
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
         assert all(0.1 < r["spread_ratio"] < 10 for r in rows.values())
         assert rows["garch-t"]["crps_minus_garch"] == [0.0, 0.0, 0.0]
@@ -365,6 +397,12 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     rows["ours"]["crps_minus_mean_control"] = [-2e-3, -3e-3, -1e-3]
     said = scenarios.verdicts(result)[0]
     assert "centring on the drift helped: ours - model's mean -0.2000" in said
+    assert "centred on the drift too" not in said  # a result saved without that row
+    rows["ours"]["crps_minus_garch_drift"] = [2e-4, 1e-4, 3e-4]
+    said = scenarios.verdicts(result)[0]
+    assert "vs GARCH-t centred on the drift too +0.0200 x 1e-2 (WORSE: +0.0200 [+0.0100" in said
+    rows["ours"]["crps_minus_garch_drift"] = [1e-4, -1e-4, 3e-4]
+    assert "drift too +0.0100 x 1e-2 (no worse:" in scenarios.verdicts(result)[0]
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
         in scenarios.table(result)

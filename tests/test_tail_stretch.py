@@ -54,6 +54,27 @@ def test_stretch_is_saved_and_restored_and_old_records_have_none() -> None:
     assert np.array_equal(ReturnNormalizer.from_json(old).stretch_tails(z), z)
 
 
+def test_an_unequal_stretch_keeps_the_generated_mean() -> None:
+    rng = np.random.default_rng(4)
+    real, generated = rng.standard_t(3, 8000), rng.standard_t(8, 32000) + 0.05
+    real[real < 0] *= 1.5  # a heavier fall than rise: the stretch goes further on that side
+    norm = ReturnNormalizer().fit(real)
+    norm.tail_shift = 1.0  # a stale shift does not enter the fit
+    fit = fit_tail_stretch(generated * norm.scale, real * norm.scale, norm)
+    assert fit["power"][0] > fit["power"][1] + 0.05
+    unshifted = ReturnNormalizer.from_json({**norm.to_json(), "tail_shift": 0.0})
+    assert unshifted.stretch_tails(generated).mean() - generated.mean() == pytest.approx(
+        fit["shift"], rel=1e-9
+    )
+    assert fit["shift"] < -0.003  # the heavier negative side pulled the mean down
+    assert norm.stretch_tails(generated).mean() == pytest.approx(generated.mean(), abs=1e-12)
+    again = ReturnNormalizer.from_json(json.loads(json.dumps(norm.to_json())))
+    assert again.tail_shift == fit["shift"]
+    old = norm.to_json()
+    del old["tail_shift"]  # stretches fitted before the shift existed keep moving the mean
+    assert ReturnNormalizer.from_json(old).tail_shift == 0.0
+
+
 def test_gaussian_against_gaussian_keeps_a_near_identity_stretch() -> None:
     for seed in range(3):
         rng = np.random.default_rng(seed)
@@ -79,11 +100,15 @@ def test_a_thin_generated_tail_is_stretched_to_the_real_tail_index() -> None:
 def test_training_fits_saves_and_prints_the_stretch(tmp_path: Path, tiny, capsys) -> None:
     flags = tiny(MAX_STEPS=2, WINDOW_SIZE=64, EDGE_MARGIN=4, LOCAL_VOL_WINDOW=7, SCALES=5)
     assert train.main([*flags, "--data", "sp500", "--run-name", "r"]) == 0
-    assert "TAIL_STRETCH = fitted): powers" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "TAIL_STRETCH = fitted): powers" in said and "the drift kept" in said
     step = ckpt.list_checkpoints(tmp_path / "r")[-1]
     saved = json.loads((step / "normalizer.json").read_text())
     assert len(saved["tail_start"]) == 2 and all(0.5 <= p <= 2.0 for p in saved["tail_power"])
-    # The same seeds without the stretch: equal inside the starts, different beyond them.
+    shift = saved["tail_shift"] * saved["scale"]
+    assert shift != 0.0
+    # The same seeds without the stretch: moved by the shift alone inside the starts,
+    # more beyond them.
     paths = {}
     for name, record in (("fitted", saved), ("off", {**saved, "tail_start": None})):
         (step / "normalizer.json").write_text(json.dumps(record))
@@ -93,8 +118,11 @@ def test_training_fits_saves_and_prints_the_stretch(tmp_path: Path, tiny, capsys
         paths[name] = np.load(out).astype(np.float64)
     z = paths["off"] / saved["scale"]
     inside = (z > -saved["tail_start"][0]) & (z < saved["tail_start"][1])
-    np.testing.assert_allclose(paths["fitted"][inside], paths["off"][inside], rtol=1e-5)
-    assert (~inside).any() and not np.allclose(paths["fitted"][~inside], paths["off"][~inside])
+    np.testing.assert_allclose(
+        paths["fitted"][inside], paths["off"][inside] - shift, rtol=1e-5, atol=1e-9
+    )
+    beyond = paths["fitted"][~inside] - (paths["off"][~inside] - shift)
+    assert (~inside).any() and not np.allclose(beyond, 0.0)
 
 
 def test_tail_stretch_settings_are_checked() -> None:
