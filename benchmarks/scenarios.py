@@ -13,8 +13,8 @@ on the S&P 500's default split up to 1,006 one-day or 201 five-day dates, where 
 three horizons together get 50. With --shocks SD the dates are instead the held-out
 days whose return is at least SD times the RMS of the SHOCK_LOOKBACK returns before it
 (again no two within the longest horizon): the stress case, where the scenarios
-must widen. At each t three forecasters draw N scenarios of the next H returns (a fourth row
-is a control made from ours):
+must widen. At each t three forecasters draw N scenarios of the next H returns (the other
+rows are controls made from ours and from GARCH-t's):
 
 - ours: the model continuing the real history up to t (CONTEXT_KNOWN returns), its
   scenarios' mean on each day moved onto the training returns' mean (the drift) as
