@@ -362,8 +362,8 @@ def stretch_tails(
     """Fit each series' tail stretch (TAIL_STRETCH = "fitted") on the calibration images,
     store it in the checkpoint's normalizer (a joint model's joint.json) and say what it is."""
     normalizers = data.joint.normalizers if data.joint is not None else [data.normalizer]
-    for n in normalizers:
-        n.tail_start = None  # fitted on the model as generated (a resumed run restored one)
+    for n in normalizers:  # fitted on the model as generated (a resumed run restored one)
+        n.tail_start, n.tail_power, n.tail_shift = None, (1.0, 1.0), 0.0
     generated = decode(transform, images, seeds, settings["VOL_LEVEL"] or "model", normalizers)
     if data.joint is not None:
         names, real = data.joint.names, data.train_returns  # [T, A]

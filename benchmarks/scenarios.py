@@ -41,8 +41,8 @@ the 1% and 5% VaR hit rates with the Kupiec and Christoffersen p-values, and the
 spread ratio: the RMS of the realized sums' distance from the scenarios' mean over
 the RMS of the scenarios' standard deviation (above 1: scenarios too narrow), the
 scenarios' mean H-day return (``mean`` in the JSON); each
-verdict adds ours' CRPS minus the centred GARCH-t's and minus the other mean's
-control, with their intervals. Each row keeps its CRPS per date
+verdict adds ours' CRPS minus the other mean's control and, when ours is
+centred, minus the centred GARCH-t's, with their intervals. Each row keeps its CRPS per date
 (``crps_by_date``), for paired comparisons with later runs.
 Writes OUT/scenarios.json, OUT/scenarios.md and the PIT histograms OUT/pit.png;
 prints the table and the verdicts of the targets: KS and Kupiec not rejected at 5%, CRPS no worse than
@@ -240,7 +240,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
         rows["ours"]["crps_minus_mean_control"] = [float(diff.mean()), *paired_interval(diff)]
         if GARCH_CENTRED in rows:
             diff = rows["ours"]["crps"] - rows[GARCH_CENTRED]["crps"]
-            rows["ours"]["crps_minus_garch_drift"] = [float(diff.mean()), *paired_interval(diff)]
+            rows["ours"]["crps_minus_garch_centred"] = [float(diff.mean()), *paired_interval(diff)]
         for row in rows.values():
             row["crps_by_date"] = [round(float(c), 8) for c in row["crps"]]
             row["crps"] = float(row["crps"].mean())
@@ -340,7 +340,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             f"vs ours without context {100 * vs_plain[0]:+.4f} x 1e-2 "
             f"({'better' if vs_plain[2] < 0 else 'NOT better'}: [{100 * vs_plain[1]:+.4f}, {100 * vs_plain[2]:+.4f}]; "
             f"GARCH-t {'better' if garch_gain[2] < 0 else 'not better either'}: {_interval(garch_gain)})"
-            + _versus_centred_garch(ours.get("crps_minus_garch_drift"))
+            + _versus_centred_garch(ours.get("crps_minus_garch_centred"))
             + _direction(ours.get("crps_minus_mean_control"), result.get("scenario_mean"))
         )  # fmt: skip
     return out

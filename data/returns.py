@@ -12,10 +12,10 @@ Generated values alone go through one more step on their way back
 Beyond a start ``t`` of each sign, ``|z| -> t (|z| / t) ** b``, with ``t`` and
 ``b`` fitted at the end of training so that the generated tail's quantiles
 follow the training returns' (models/calibration.py, setting TAIL_STRETCH).
-Unequal powers on the two sides would also move the mean (on the S&P 500 the
-drift of ten-year generated paths fell from 0.0137 to 0.0030 %/day, the
-training returns' being 0.0128), so the stretch subtracts ``shift``, the mean move it gave the
-generated values it was fitted on: it reshapes the tails and keeps the drift.
+Unequal powers on the two sides would also move the mean, and a drift is small
+against the scale (a few percent of it), so the stretch then subtracts
+``tail_shift``, the mean move it gave the generated values it was fitted on:
+it reshapes the tails and keeps the drift.
 Real values are never stretched, so they still come back exactly.
 
 ``scale`` is ``1.4826 * MAD`` (median absolute deviation from the median).
@@ -27,9 +27,10 @@ index returns) and rare ``|z|`` of 10-20; ``power=1.5`` (as in published
 wavelet-image diffusion work) pulls such tails in to ~5-7 while leaving
 ``|z| = 1`` where it is.
 
-No location is subtracted: zero return stays zero and ``sign(y) == sign(r)``,
-and the daily drift (a few percent of the scale) is part of what the model
-should learn.
+No location is subtracted: a zero return stays zero and ``sign(y) == sign(r)``
+for real values, and the daily drift (a few percent of the scale) is part of
+what the model should learn. (Generated values get the stretch's constant
+``tail_shift`` back off, which keeps their mean where the model put it.)
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ MAD_TO_SIGMA = 1.4826
 # sqrt(pi / 2): the same for the mean absolute deviation (fallback scale).
 MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
 _JSON_KIND = "ReturnNormalizer"
-_JSON_VERSION = 1
+_JSON_VERSION = 2  # 2: tail_shift; version 1 records (no shift) still read
+_READABLE_VERSIONS = (1, 2)
 
 
 def log_returns(prices: np.ndarray) -> np.ndarray:
@@ -367,10 +369,10 @@ class ReturnNormalizer:
                 f"{state.get('kind') if isinstance(state, dict) else type(state).__name__!r}); "
                 "the checkpoint folder may be damaged."
             )
-        if state.get("version") != _JSON_VERSION:
+        if state.get("version") not in _READABLE_VERSIONS:
             raise ScalodiffError(
                 f"normalizer JSON has version {state.get('version')!r}; this code reads "
-                f"version {_JSON_VERSION}. Use the code that wrote the checkpoint."
+                f"versions {list(_READABLE_VERSIONS)}. Use the code that wrote the checkpoint."
             )
         missing = [key for key in ("scale", "power", "clip") if key not in state]
         scale = state.get("scale")
@@ -388,6 +390,6 @@ class ReturnNormalizer:
             start, power = state["tail_start"], state.get("tail_power", (1.0, 1.0))
             normalizer.tail_start = (float(start[0]), float(start[1]))
             normalizer.tail_power = (float(power[0]), float(power[1]))
-            # A record without a shift samples as it did when written (its stretch moves the mean).
+            # A version 1 record has no shift: it samples as it did when written.
             normalizer.tail_shift = float(state.get("tail_shift", 0.0))
         return normalizer

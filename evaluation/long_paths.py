@@ -152,13 +152,13 @@ def format_drift(drift: dict) -> str:
     the interval leaves out the training series' mean."""
     lines = [
         f"drift: mean log return per step, all paths pooled, in % (real: the training "
-        f"series' mean {100 * drift['real']:.4g}%; * where the 95% interval leaves it out)"
+        f"series' mean {100 * drift['real']:.4f}%; * where the 95% interval leaves it out)"
     ]
     for name, row in drift["generators"].items():
         lo, hi = row["ci"]
-        flag = "*" if not lo <= drift["real"] <= hi else " "
+        flag = "*" if np.isfinite(lo) and not lo <= drift["real"] <= hi else " "
         lines.append(
-            f"  {name:<22}{100 * row['mean']:>10.4g}{flag} [{100 * lo:.4g}, {100 * hi:.4g}] "
+            f"  {name:<22}{100 * row['mean']:>10.4f}{flag} [{100 * lo:.4f}, {100 * hi:.4f}] "
             f"({row['n']} paths)"
         )
     return "\n".join(lines)

@@ -22,9 +22,8 @@ where both look like power laws, and fits the power ``b`` of ``|z| -> t (|z|/t)*
 that gives the generated quantiles the real ones' slope on a log scale (a Pareto
 quantile plot: a tail of index ``a`` becomes one of index ``a / b``). The
 normalizer applies it to generated values only (ReturnNormalizer.stretch_tails),
-less the mean move it gives them: with a heavier stretch on the negative side
-it cut the S&P 500 model's drift to a quarter (long paths: 0.0030 %/day against
-0.0137 unstretched and the training returns' 0.0128).
+less the mean move it gives them: a heavier stretch on the losing side would
+otherwise pull the drift down, and a daily drift is a few percent of the scale.
 
 A context model continues a window with the level of its new returns biased
 and too little spread (models/continuation.py): :func:`fit_continuation_level`

@@ -299,7 +299,7 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     assert "seam test iid" in capsys.readouterr().out
 
 
-def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_dates(
+def test_scenario_backtest_scores_three_forecasters_and_two_controls_on_held_out_dates(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -331,7 +331,7 @@ def test_scenario_backtest_scores_three_forecasters_and_a_control_on_held_out_da
         assert centred_garch["mean"] == pytest.approx(h * drift, rel=1e-9)
         assert abs(garch["mean"] - h * drift) > 1e-10
         by_date = np.array(ours["crps_by_date"]) - np.array(centred_garch["crps_by_date"])
-        assert len(by_date) == 4 and ours["crps_minus_garch_drift"][0] == pytest.approx(
+        assert len(by_date) == 4 and ours["crps_minus_garch_centred"][0] == pytest.approx(
             by_date.mean(), abs=1e-7
         )
         assert all(r["crps"] > 0 and 0 <= r["ks_p"] <= 1 for r in rows.values())
@@ -398,10 +398,10 @@ def test_scenario_verdicts_use_garch_t_as_the_context_targets_positive_control()
     said = scenarios.verdicts(result)[0]
     assert "centring on the drift helped: ours - model's mean -0.2000" in said
     assert "centred on the drift too" not in said  # a result saved without that row
-    rows["ours"]["crps_minus_garch_drift"] = [2e-4, 1e-4, 3e-4]
+    rows["ours"]["crps_minus_garch_centred"] = [2e-4, 1e-4, 3e-4]
     said = scenarios.verdicts(result)[0]
     assert "vs GARCH-t centred on the drift too +0.0200 x 1e-2 (WORSE: +0.0200 [+0.0100" in said
-    rows["ours"]["crps_minus_garch_drift"] = [1e-4, -1e-4, 3e-4]
+    rows["ours"]["crps_minus_garch_centred"] = [1e-4, -1e-4, 3e-4]
     assert "drift too +0.0100 x 1e-2 (no worse:" in scenarios.verdicts(result)[0]
     assert (
         "| 20 | garch-t | 0.100 (0.50) | 1.0000 | +0.0000 [+0.0000, +0.0000] | -0.0100 [-0.0200, +0.0100] |"
