@@ -367,9 +367,10 @@ def evaluate_long(
     clash = sorted(set(baselines) & set(synthetic))
     if clash:
         raise ScalodiffError(f"--labels {clash} are the names of baselines; rename them")
-    table = percentile_table(train, {**synthetic, **baselines})
+    generators = {**synthetic, **baselines}
+    table = percentile_table(train, generators)
     print(format_percentiles(table) + "\n")
-    table["drift"] = pooled_drift(train, {**synthetic, **baselines})
+    table["drift"] = pooled_drift(train, generators)
     print(format_drift(table["drift"]) + "\n")
     window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"]
     if known is None:

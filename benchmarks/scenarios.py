@@ -76,6 +76,7 @@ from evaluation.forecast_scores import (  # noqa: E402
     pit_values,
     var_hits,
 )
+from evaluation.intervals import normal_interval  # noqa: E402
 from models.continuation import Continuer, centre_on_drift, extend  # noqa: E402
 from utils.errors import ScalodiffError, run_script  # noqa: E402
 from utils.settings import config_defaults, data_source  # noqa: E402
@@ -174,10 +175,9 @@ def score(scenarios: np.ndarray, realized: np.ndarray, seed: int) -> dict[str, A
     return row
 
 
-def paired_interval(diff: np.ndarray) -> list[float]:
-    """95% normal interval of the mean of paired differences (dates are non-overlapping)."""
-    half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-    return [float(diff.mean() - half), float(diff.mean() + half)]
+def paired_difference(diff: np.ndarray) -> list[float]:
+    """The mean of paired differences and its 95% normal interval (dates are non-overlapping)."""
+    return [float(diff.mean()), *normal_interval(diff)]
 
 
 def backtest(args: argparse.Namespace) -> dict[str, Any]:
@@ -233,14 +233,14 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
         }
         for row in rows.values():
             diff = row["crps"] - rows["garch-t"]["crps"]
-            row["crps_minus_garch"] = [float(diff.mean()), *paired_interval(diff)]
+            row["crps_minus_garch"] = paired_difference(diff)
             diff = row["crps"] - rows["ours, no context"]["crps"]
-            row["crps_minus_no_context"] = [float(diff.mean()), *paired_interval(diff)]
+            row["crps_minus_no_context"] = paired_difference(diff)
         diff = rows["ours"]["crps"] - rows[control]["crps"]
-        rows["ours"]["crps_minus_mean_control"] = [float(diff.mean()), *paired_interval(diff)]
+        rows["ours"]["crps_minus_mean_control"] = paired_difference(diff)
         if GARCH_CENTRED in rows:
             diff = rows["ours"]["crps"] - rows[GARCH_CENTRED]["crps"]
-            rows["ours"]["crps_minus_garch_centred"] = [float(diff.mean()), *paired_interval(diff)]
+            rows["ours"]["crps_minus_garch_centred"] = paired_difference(diff)
         for row in rows.values():
             row["crps_by_date"] = [round(float(c), 8) for c in row["crps"]]
             row["crps"] = float(row["crps"].mean())

@@ -52,6 +52,18 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     return [float(v.mean() - half), float(v.mean() + half)]
 
 
+def normal_interval(values: Sequence[float]) -> Interval:
+    """Mean +- 1.96 standard errors of independent values (NaN for fewer than two): the
+    interval of a mean over many paths or dates.
+
+    >>> [round(v, 3) for v in normal_interval([1.0, 2.0, 3.0, 4.0])]
+    [1.235, 3.765]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    half = 1.96 * v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else math.nan
+    return [float(v.mean() - half), float(v.mean() + half)]
+
+
 def metric_error(key: str, kind: str, value: float | None, real: float | None = None) -> float:
     """Distance from the real data on one metric (smaller is better); NaN when unknown.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from evaluation.classifiers import features_classifier
+from evaluation.intervals import normal_interval
 from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
 
 ACF_LAGS = (1, 5, 20, 50, 100, 250)
@@ -137,11 +138,9 @@ def pooled_drift(train: np.ndarray, generators: dict[str, np.ndarray]) -> dict:
     out: dict = {"real": float(np.mean(train)), "generators": {}}
     for name, paths in generators.items():
         means = np.asarray(paths, dtype=np.float64).mean(axis=1)
-        half = 1.96 * means.std(ddof=1) / np.sqrt(len(means)) if len(means) > 1 else np.nan
-        mean = float(means.mean())
         out["generators"][name] = {
-            "mean": mean,
-            "ci": [mean - float(half), mean + float(half)],
+            "mean": float(means.mean()),
+            "ci": normal_interval(means),
             "n": len(means),
         }
     return out
