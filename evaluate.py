@@ -355,6 +355,7 @@ def evaluate_long(
         percentile_table,
         pooled_drift,
         seam_test,
+        window_profile,
     )
     from models.continuation import default_known
     from utils.presets import PRESETS
@@ -387,6 +388,14 @@ def evaluate_long(
             print(
                 f"join profile {name}: RMS of the returns 0-{len(profile) - 1} after each join over "
                 f"all rolled returns' (1.0: no damping): {' '.join(f'{v:.2f}' for v in profile)}"
+            )
+        stretches = window_profile(paths, window, known)
+        if stretches is not None:
+            table.setdefault("window_profiles", {})[name] = stretches.tolist()
+            print(
+                f"window profile {name}: RMS of each sixth of the rolled windows' new returns over "
+                f"all of them' (1.0 each: no pattern repeating with the windows): "
+                f"{' '.join(f'{v:.2f}' for v in stretches)}"
             )
         if seam is None:
             print(

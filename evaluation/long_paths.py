@@ -15,10 +15,14 @@ classifier (evaluation.classifiers) is trained to tell sub-windows centred on
 a join from sub-windows in the middle of one window's new returns. A damped
 return or two right after each join hardly moves a 64-return window's features,
 so the join profile also gives the RMS of the returns at each position after a
-join relative to all rolled returns (1.0: no damping).
+join relative to all rolled returns (1.0: no damping), and the window profile
+the RMS of each sixth of the rolled windows' new returns (1.0 each: no level
+pattern that repeats with the windows, as a real series has none).
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import numpy as np
 
@@ -28,12 +32,14 @@ from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
 
 ACF_LAGS = (1, 5, 20, 50, 100, 250)
 YEAR = 252  # trading days per drawdown block
+MONTH = 21  # trading days per block of the largest-month statistic
 STATISTICS = (
     *(f"ACF |r| lag {k}" for k in ACF_LAGS),
     "excess kurtosis",
     "Hill index (5% tail)",
     "DFA exponent of |r|",
     "yearly max drawdown",
+    "largest month's RMS",
 )
 
 
@@ -47,6 +53,24 @@ def yearly_max_drawdown(x: np.ndarray) -> np.ndarray:
     cum = np.cumsum(x[:, : blocks * YEAR].reshape(n, blocks, YEAR), axis=2)
     peak = np.maximum.accumulate(np.maximum(cum, 0.0), axis=2)
     return (peak - cum).max(axis=2).mean(axis=1)
+
+
+def largest_month(x: np.ndarray) -> np.ndarray:
+    """The largest RMS of a non-overlapping MONTH-return block over the path's own RMS,
+    shape ``[N]`` (NaN for paths under a month): how high the path's worst crisis
+    stands above its usual level, as October 2008 does in the S&P 500's 2005-2014.
+
+    >>> x = np.ones((1, 4 * MONTH)); x[0, MONTH : 2 * MONTH] = 3.0
+    >>> round(float(largest_month(x)[0]), 3)  # 3 over sqrt((3 + 9) / 4)
+    1.732
+    """
+    n, length = x.shape
+    blocks = length // MONTH
+    if blocks == 0:
+        return np.full(n, np.nan)
+    block_ms = np.mean(np.square(x[:, : blocks * MONTH]).reshape(n, blocks, MONTH), axis=2)
+    path_ms = np.mean(np.square(x), axis=1)
+    return np.sqrt(block_ms.max(axis=1) / np.where(path_ms > 0, path_ms, np.nan))
 
 
 def path_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,6 +89,7 @@ def path_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
     out["Hill index (5% tail)"] = np.array([hill_tail_index(p) for p in x])
     out["DFA exponent of |r|"] = hurst_dfa(a)
     out["yearly max drawdown"] = yearly_max_drawdown(x)
+    out["largest month's RMS"] = largest_month(x)
     return out
 
 
@@ -212,3 +237,22 @@ def join_profile(paths: np.ndarray, window: int, known: int, width: int = 8) -> 
     after = np.stack([paths[:, j : j + width] for j in joins], axis=1)
     rolled_rms = np.sqrt(np.mean(np.square(paths[:, window:])))
     return np.sqrt(np.mean(np.square(after), axis=(0, 1))) / rolled_rms
+
+
+def window_profile(paths: np.ndarray, window: int, known: int, bins: int = 6) -> np.ndarray | None:
+    """RMS of each of ``bins`` equal stretches of the rolled windows' new returns over the RMS
+    of all of them [bins] (1.0 each: the level has no pattern that repeats with the
+    windows); None without a whole rolled window.
+
+    >>> x = np.ones((1, 512)); x[0, 256:320] = x[0, 384:448] = 2.0  # two windows of 128 new returns
+    >>> np.round(window_profile(x, 256, 128, bins=2), 3).tolist()
+    [1.265, 0.632]
+    """
+    step = window - known
+    joins = [j for j in join_positions(paths.shape[1], window, known) if j + step <= paths.shape[1]]
+    if not joins or step < bins:
+        return None
+    new = np.stack([paths[:, j : j + step] for j in joins], axis=1)  # [N, joins, step]
+    edges = np.linspace(0, step, bins + 1).astype(int)
+    stretches = [np.mean(np.square(new[..., lo:hi])) for lo, hi in pairwise(edges)]
+    return np.sqrt(np.array(stretches) / np.mean(np.square(new)))

@@ -27,6 +27,7 @@ from evaluation.long_paths import (
     path_statistics,
     pooled_drift,
     seam_windows,
+    window_profile,
     yearly_max_drawdown,
 )
 from models.continuation import (
@@ -249,6 +250,12 @@ def test_long_path_statistics_on_known_series() -> None:
     assert abs(np.median(stats["excess kurtosis"])) < 0.2
     assert abs(np.median(stats["ACF |r| lag 1"])) < 0.03
     assert abs(np.median(stats["DFA exponent of |r|"]) - 0.5) < 0.1
+    # No crisis in iid paths: their largest month stands a little above their RMS (the largest
+    # of 71 months' noise); one month at four times the volatility stands out.
+    assert 1.1 < np.median(stats["largest month's RMS"]) < 1.6
+    crisis = iid.copy()
+    crisis[:, 210:231] *= 4
+    assert np.median(path_statistics(crisis)["largest month's RMS"]) > 3.0
     # One fall of 20% in a year and nothing else: the yearly max drawdown is that fall / 5 years.
     fall = np.zeros((1, 5 * 252))
     fall[0, 10] = np.log(0.8)
@@ -268,6 +275,17 @@ def test_pooled_drift_tells_paths_that_lost_the_drift() -> None:
     lines = format_drift(drift).splitlines()
     assert "*" not in lines[1] and "kept" in lines[1]
     assert lines[2].split()[1].endswith("*") and "lost" in lines[2]
+
+
+def test_window_profile_shows_a_level_that_repeats_with_the_windows() -> None:
+    rng = np.random.default_rng(3)
+    paths = rng.standard_normal((64, 2520))
+    assert window_profile(paths, 256, 64) == pytest.approx(np.ones(6), abs=0.05)
+    for j in join_positions(2520, 256, 64):
+        paths[:, j : j + 64] *= 1.3  # each rolled window loud over its first 64 new returns
+    stretches = window_profile(paths, 256, 64)
+    assert stretches[:2] == pytest.approx(np.full(2, 1.3 * stretches[3]), rel=0.05)
+    assert window_profile(paths[:, :400], 256, 64) is None  # no whole rolled window
 
 
 def test_seam_windows_sit_on_and_between_joins() -> None:
@@ -294,6 +312,7 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     assert abs(drift["generators"]["iid"]["mean"]) < 3e-4  # zero-mean paths
     lo, hi = drift["generators"]["bootstrap"]["ci"]
     assert lo <= drift["real"] <= hi  # resampled training returns keep its mean
+    np.testing.assert_allclose(table["window_profiles"]["iid"], 1.0, atol=0.15)  # iid: flat
     seam = table["seams"]["iid"]
     assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
     assert "seam test iid" in capsys.readouterr().out
