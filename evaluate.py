@@ -394,7 +394,7 @@ def evaluate_long(
             table.setdefault("window_profiles", {})[name] = stretches.tolist()
             print(
                 f"window profile {name}: RMS of each sixth of the rolled windows' new returns over "
-                f"all of them' (1.0 each: no pattern repeating with the windows): "
+                f"that of all of them (1.0 each: no pattern repeating with the windows): "
                 f"{' '.join(f'{v:.2f}' for v in stretches)}"
             )
         if seam is None:
