@@ -382,21 +382,24 @@ def evaluate_long(
     for name, paths in synthetic.items():
         seam = seam_test(paths, window, known)
         table["seams"][name] = seam
-        profile = join_profile(paths, window, known)
-        if profile is not None:
-            table.setdefault("join_profiles", {})[name] = profile.tolist()
-            print(
-                f"join profile {name}: RMS of the returns 0-{len(profile) - 1} after each join over "
-                f"all rolled returns' (1.0: no damping): {' '.join(f'{v:.2f}' for v in profile)}"
-            )
-        stretches = window_profile(paths, window, known)
-        if stretches is not None:
-            table.setdefault("window_profiles", {})[name] = stretches.tolist()
-            print(
+        after_joins = join_profile(paths, window, known)
+        width = 0 if after_joins is None else len(after_joins)
+        profiles = {
+            "join_profiles": (
+                after_joins,
+                f"join profile {name}: RMS of the returns 0-{width - 1} after each join over all "
+                "rolled returns' (1.0: no damping)",
+            ),
+            "window_profiles": (
+                window_profile(paths, window, known),
                 f"window profile {name}: RMS of each sixth of the rolled windows' new returns over "
-                f"that of all of them (1.0 each: no pattern repeating with the windows): "
-                f"{' '.join(f'{v:.2f}' for v in stretches)}"
-            )
+                "that of all of them (1.0 each: no pattern repeating with the windows)",
+            ),
+        }
+        for key, (profile, said) in profiles.items():
+            if profile is not None:
+                table.setdefault(key, {})[name] = profile.tolist()
+                print(f"{said}: {' '.join(f'{v:.2f}' for v in profile)}")
         if seam is None:
             print(
                 f"seam test {name}: too few joins in paths of {length} (window {window}, known {known})"
