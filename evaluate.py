@@ -345,8 +345,8 @@ def evaluate_long(
     train: np.ndarray, synthetic: dict[str, np.ndarray], s: dict[str, Any], out: Path, start: float
 ) -> int:
     """Paths longer than a window: the percentile table against GARCH-t and the stationary
-    bootstrap at the same length and number, their pooled drift, and the seam test of
-    rolled windows."""
+    bootstrap at the same length and number, their pooled drift, and for rolled windows the
+    seam test and the join and window profiles."""
     from evaluation.baselines import fit_baseline
     from evaluation.long_paths import (
         format_drift,

@@ -32,7 +32,7 @@ from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
 
 ACF_LAGS = (1, 5, 20, 50, 100, 250)
 YEAR = 252  # trading days per drawdown block
-MONTH = 21  # trading days per block of the largest-month statistic
+MONTH = 21  # trading days in the largest-month statistic
 STATISTICS = (
     *(f"ACF |r| lag {k}" for k in ACF_LAGS),
     "excess kurtosis",
@@ -56,21 +56,23 @@ def yearly_max_drawdown(x: np.ndarray) -> np.ndarray:
 
 
 def largest_month(x: np.ndarray) -> np.ndarray:
-    """The largest RMS of a non-overlapping MONTH-return block over the path's own RMS,
-    shape ``[N]`` (NaN for paths under a month): how high the path's worst crisis
-    stands above its usual level, as October 2008 does in the S&P 500's 2005-2014.
+    """The largest RMS over MONTH consecutive returns (any start) over the path's own RMS,
+    shape ``[N]`` (NaN for paths under a month or all zero): how high the path's worst
+    crisis stands above its usual level, as October 2008 does in the S&P 500's 2005-2014.
+    Every start is tried, so the figure does not hang on where blocks happen to begin.
 
-    >>> x = np.ones((1, 4 * MONTH)); x[0, MONTH : 2 * MONTH] = 3.0
-    >>> round(float(largest_month(x)[0]), 3)  # 3 over sqrt((3 + 9) / 4)
+    >>> x = np.ones((1, 4 * MONTH)); x[0, 30 : 30 + MONTH] = 3.0
+    >>> round(float(largest_month(x)[0]), 3)  # 3 over sqrt((1 + 1 + 1 + 9) / 4)
     1.732
     """
     n, length = x.shape
-    blocks = length // MONTH
-    if blocks == 0:
+    if length < MONTH:
         return np.full(n, np.nan)
-    block_ms = np.mean(np.square(x[:, : blocks * MONTH]).reshape(n, blocks, MONTH), axis=2)
-    path_ms = np.mean(np.square(x), axis=1)
-    return np.sqrt(block_ms.max(axis=1) / np.where(path_ms > 0, path_ms, np.nan))
+    sums = np.cumsum(np.square(x), axis=1)
+    sums = np.concatenate([np.zeros((n, 1)), sums], axis=1)
+    month_ms = (sums[:, MONTH:] - sums[:, :-MONTH]) / MONTH
+    path_ms = sums[:, -1] / length
+    return np.sqrt(month_ms.max(axis=1) / np.where(path_ms > 0, path_ms, np.nan))
 
 
 def path_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -240,9 +242,10 @@ def join_profile(paths: np.ndarray, window: int, known: int, width: int = 8) -> 
 
 
 def window_profile(paths: np.ndarray, window: int, known: int, bins: int = 6) -> np.ndarray | None:
-    """RMS of each of ``bins`` equal stretches of the rolled windows' new returns over the RMS
-    of all of them [bins] (1.0 each: the level has no pattern that repeats with the
-    windows); None without a whole rolled window.
+    """RMS of each of ``bins`` near-equal stretches of the rolled windows' new returns over
+    the RMS of all of them [bins] (1.0 each: the level has no pattern that repeats with
+    the windows); a last, partial window is left out. None without a whole rolled window
+    or with fewer new returns a window than ``bins``, NaN for all-zero paths.
 
     >>> x = np.ones((1, 512)); x[0, 256:320] = x[0, 384:448] = 2.0  # two windows of 128 new returns
     >>> np.round(window_profile(x, 256, 128, bins=2), 3).tolist()
@@ -255,4 +258,5 @@ def window_profile(paths: np.ndarray, window: int, known: int, bins: int = 6) ->
     new = np.stack([paths[:, j : j + step] for j in joins], axis=1)  # [N, joins, step]
     edges = np.linspace(0, step, bins + 1).astype(int)
     stretches = [np.mean(np.square(new[..., lo:hi])) for lo, hi in pairwise(edges)]
-    return np.sqrt(np.array(stretches) / np.mean(np.square(new)))
+    whole = np.mean(np.square(new))
+    return np.sqrt(np.array(stretches) / whole) if whole > 0 else np.full(bins, np.nan)

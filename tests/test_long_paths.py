@@ -251,10 +251,11 @@ def test_long_path_statistics_on_known_series() -> None:
     assert abs(np.median(stats["ACF |r| lag 1"])) < 0.03
     assert abs(np.median(stats["DFA exponent of |r|"]) - 0.5) < 0.1
     # No crisis in iid paths: their largest month stands a little above their RMS (the largest
-    # of 71 months' noise); one month at four times the volatility stands out.
-    assert 1.1 < np.median(stats["largest month's RMS"]) < 1.6
+    # of 1,480 overlapping months' noise); one month at four times the volatility stands out,
+    # wherever it starts (blocks fixed at multiples of 21 would split this one: 2.6).
+    assert 1.2 < np.median(stats["largest month's RMS"]) < 1.7
     crisis = iid.copy()
-    crisis[:, 210:231] *= 4
+    crisis[:, 200:221] *= 4
     assert np.median(path_statistics(crisis)["largest month's RMS"]) > 3.0
     # One fall of 20% in a year and nothing else: the yearly max drawdown is that fall / 5 years.
     fall = np.zeros((1, 5 * 252))
