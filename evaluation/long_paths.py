@@ -68,8 +68,7 @@ def largest_month(x: np.ndarray) -> np.ndarray:
     n, length = x.shape
     if length < MONTH:
         return np.full(n, np.nan)
-    sums = np.cumsum(np.square(x), axis=1)
-    sums = np.concatenate([np.zeros((n, 1)), sums], axis=1)
+    sums = np.pad(np.cumsum(np.square(x), axis=1), ((0, 0), (1, 0)))
     month_ms = (sums[:, MONTH:] - sums[:, :-MONTH]) / MONTH
     path_ms = sums[:, -1] / length
     return np.sqrt(month_ms.max(axis=1) / np.where(path_ms > 0, path_ms, np.nan))
