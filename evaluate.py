@@ -354,6 +354,7 @@ def evaluate_long(
         join_profile,
         percentile_table,
         pooled_drift,
+        residual_kurtosis_by_level,
         seam_test,
         window_profile,
     )
@@ -373,6 +374,15 @@ def evaluate_long(
     print(format_percentiles(table) + "\n")
     table["drift"] = pooled_drift(train, generators)
     print(format_drift(table["drift"]) + "\n")
+    by_level = {"real": residual_kurtosis_by_level(train[-length:])}
+    by_level |= {name: residual_kurtosis_by_level(x) for name, x in generators.items()}
+    table["residual_kurtosis_by_level"] = by_level
+    print(
+        "residual kurtosis by level (returns over their 21-return moving RMS where that is below "
+        "0.75, 0.75-1.5 and above 1.5 times the path's RMS; 3: Gaussian): "
+        + "; ".join(f"{k} {' / '.join(f'{v:.2f}' for v in ks)}" for k, ks in by_level.items())
+        + "\n"
+    )
     window, known = s["WINDOW_SIZE"], s["CONTEXT_KNOWN"]
     if known is None:
         fractions = s.get("CONTEXT_FRACTIONS") or PRESETS["cpu"]["CONTEXT_FRACTIONS"]

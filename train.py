@@ -34,6 +34,7 @@ from models.calibration import (
     calibration_images,
     fit_continuation_level,
     fit_local_spread,
+    fit_normalizer_level_shape,
     fit_tail_stretch,
 )
 from models.conditioning import training_labels
@@ -360,10 +361,13 @@ def stretch_tails(
     settings: dict[str, Any],
 ) -> str:
     """Fit each series' tail stretch (TAIL_STRETCH = "fitted") on the calibration images,
-    store it in the checkpoint's normalizer (a joint model's joint.json) and say what it is."""
+    and a single series' level shape after it, store them in the checkpoint's normalizer (a
+    joint model's joint.json: the stretch alone) and say what they are."""
     normalizers = data.joint.normalizers if data.joint is not None else [data.normalizer]
     for n in normalizers:  # fitted on the model as generated (a resumed run restored one)
         n.tail_start, n.tail_power, n.tail_shift = None, (1.0, 1.0), 0.0
+        n.level_shape = None
+    shape = None
     generated = decode(transform, images, seeds, settings["VOL_LEVEL"] or "model", normalizers)
     if data.joint is not None:
         names, real = data.joint.names, data.train_returns  # [T, A]
@@ -372,6 +376,7 @@ def stretch_tails(
         ckpt.write_json_atomic(final, "joint.json", loaded["joint"])
     else:
         names, fits = [""], [fit_tail_stretch(generated, data.train_returns, data.normalizer)]
+        shape = fit_normalizer_level_shape(generated, data.train_returns, data.normalizer)
         loaded["normalizer"] = data.normalizer.to_json()
         ckpt.write_json_atomic(final, "normalizer.json", loaded["normalizer"])
     said = [
@@ -380,9 +385,27 @@ def stretch_tails(
         f"{f['shift']:+.4f} units ({100 * f['shift'] * n.scale:+.4f} %/return: the drift kept)"
         for f, n in zip(fits, normalizers, strict=True)
     ]
-    return (
+    text = (
         f"tails: generated returns stretched to the training returns' tails ({len(images)} "
         f"windows; TAIL_STRETCH = fitted): {per_series(names, said)}"
+    )
+    if shape is not None:
+        text += "\n" + level_shape_line(shape)
+    return text
+
+
+def level_shape_line(fit: dict[str, Any]) -> str:
+    """What the level shape fitted: the residual's kurtosis at each level, and the powers."""
+
+    def figures(values: list[float]) -> str:
+        return " / ".join(f"{v:.2f}" for v in values)
+
+    edges = " / ".join(f"{e:.2f}" for e in fit["edges"])
+    return (
+        f"tails by level: residual kurtosis over the 21-return local RMS, split at {edges} "
+        f"scale units: training {figures(fit['real_kurtosis'])}, generated "
+        f"{figures(fit['generated_kurtosis'])}; powers {figures(fit['powers'])} "
+        f"(TAIL_STRETCH = fitted)"
     )
 
 

@@ -15,8 +15,11 @@ follow the training returns' (models/calibration.py, setting TAIL_STRETCH).
 Unequal powers on the two sides would also move the mean, and a drift is small
 against the scale (a few percent of it), so the stretch then subtracts
 ``tail_shift``, the mean move it gave the generated values it was fitted on:
-it reshapes the tails and keeps the drift.
-Real values are never stretched, so they still come back exactly.
+it reshapes the tails and keeps the drift. Then, where one was fitted, the
+level shape (data/level_shape.py): each generated value's residual over its
+local RMS gets the power and gain of its volatility level, so that the
+residual's tails at each level are the training returns'.
+Real values are never stretched or reshaped, so they still come back exactly.
 
 ``scale`` is ``1.4826 * MAD`` (median absolute deviation from the median).
 MAD ignores up to half the data being extreme (IQR only a quarter), so one
@@ -41,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from data.level_shape import reshape_by_level
 from utils.errors import ScalodiffError
 
 # 1 / Phi^-1(3/4): makes the MAD a consistent estimator of sigma for Gaussians.
@@ -48,8 +52,8 @@ MAD_TO_SIGMA = 1.4826
 # sqrt(pi / 2): the same for the mean absolute deviation (fallback scale).
 MEAN_ABS_TO_SIGMA = math.sqrt(math.pi / 2.0)
 _JSON_KIND = "ReturnNormalizer"
-_JSON_VERSION = 2  # 2: tail_shift; version 1 records (no shift) still read
-_READABLE_VERSIONS = (1, 2)
+_JSON_VERSION = 3  # 2: tail_shift, 3: level_shape; older records still read
+_READABLE_VERSIONS = (1, 2, 3)
 
 
 def log_returns(prices: np.ndarray) -> np.ndarray:
@@ -200,6 +204,8 @@ class ReturnNormalizer:
         self.tail_power: tuple[float, float] = (1.0, 1.0)
         # Subtracted after the stretch (scale units): the mean move the stretch gave when fitted.
         self.tail_shift = 0.0
+        # Generated residuals' power and gain per volatility level (data/level_shape.py).
+        self.level_shape: dict | None = None
 
     def __repr__(self) -> str:
         return (
@@ -289,7 +295,9 @@ class ReturnNormalizer:
             Output of :meth:`transform` or of the model, any shape.
         generated : bool, default False
             True for the model's values: their tails are stretched
-            (:meth:`stretch_tails`) when a stretch was fitted.
+            (:meth:`stretch_tails`) when a stretch was fitted, then their
+            residuals reshaped by level (data/level_shape.py) when that was;
+            time runs along the last axis.
 
         Returns
         -------
@@ -302,6 +310,8 @@ class ReturnNormalizer:
             y = np.sign(y) * np.abs(y) ** self.power
         if generated:
             y = self.stretch_tails(y)
+            if self.level_shape is not None:
+                y = reshape_by_level(y, self.level_shape)
         return y * self._scale()
 
     def stretch_tails(self, z: np.ndarray) -> np.ndarray:
@@ -344,6 +354,7 @@ class ReturnNormalizer:
             "tail_start": None if self.tail_start is None else list(self.tail_start),
             "tail_power": list(self.tail_power),
             "tail_shift": self.tail_shift,
+            "level_shape": self.level_shape,
         }
 
     @classmethod
@@ -392,4 +403,20 @@ class ReturnNormalizer:
             normalizer.tail_power = (float(power[0]), float(power[1]))
             # A version 1 record has no shift: it samples as it did when written.
             normalizer.tail_shift = float(state.get("tail_shift", 0.0))
+        shape = state.get("level_shape")  # absent before version 3: none
+        if shape is not None and not _valid_level_shape(shape):
+            raise ScalodiffError(
+                f"normalizer JSON has a malformed level_shape {shape!r}; "
+                "the checkpoint folder may be damaged."
+            )
+        normalizer.level_shape = shape
         return normalizer
+
+
+def _valid_level_shape(shape: Any) -> bool:
+    """True for a level shape record as data.level_shape.fit_level_shape writes it."""
+    try:
+        bins = len(shape["edges"]) + 1
+        return int(shape["window"]) > 0 and len(shape["powers"]) == len(shape["gains"]) == bins
+    except (TypeError, KeyError, ValueError):
+        return False

@@ -18,6 +18,11 @@ so the join profile also gives the RMS of the returns at each position after a
 join relative to all rolled returns (1.0: no damping), and the window profile
 the RMS of each sixth of the rolled windows' new returns (1.0 each: no level
 pattern that repeats with the windows, as a real series has none).
+
+The residual kurtosis by level is the kurtosis of the returns over their
+centered moving RMS in calm, middling and loud stretches (by that moving RMS
+over the path's RMS): on the S&P 500 it falls with the level, and a generator
+whose loud stretches are too heavy-tailed hides their clustering.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from data.level_shape import SHAPE_WINDOW, moment_kurtosis
+from data.tails import local_rms
 from evaluation.classifiers import features_classifier
 from evaluation.intervals import normal_interval
 from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
@@ -33,6 +40,7 @@ from evaluation.metrics import hill_tail_index, hurst_dfa, lagged_corr
 ACF_LAGS = (1, 5, 20, 50, 100, 250)
 YEAR = 252  # trading days per drawdown block
 MONTH = 21  # trading days in the largest-month statistic
+LEVEL_EDGES = (0.75, 1.5)  # moving RMS over the path's RMS: calm, middling, loud
 STATISTICS = (
     *(f"ACF |r| lag {k}" for k in ACF_LAGS),
     "excess kurtosis",
@@ -259,3 +267,26 @@ def window_profile(paths: np.ndarray, window: int, known: int, bins: int = 6) ->
     stretches = [np.mean(np.square(new[..., lo:hi])) for lo, hi in pairwise(edges)]
     whole = np.mean(np.square(new))
     return np.sqrt(np.array(stretches) / whole) if whole > 0 else np.full(bins, np.nan)
+
+
+def residual_kurtosis_by_level(paths: np.ndarray, edges: tuple[float, ...] = LEVEL_EDGES) -> list:
+    """Kurtosis (about 0) of the returns over their centered SHAPE_WINDOW-return moving RMS,
+    pooled over ``paths`` [N, T] (or one series [T]) in each level bin: that moving RMS
+    over its path's RMS split at ``edges``; NaN for an empty bin.
+
+    >>> rng = np.random.default_rng(0)
+    >>> level = np.repeat([1.0, 4.0], [750, 250])  # calm, then loud; the middle bin: the change
+    >>> [round(k, 1) for k in residual_kurtosis_by_level(rng.standard_normal((64, 1000)) * level)]
+    [2.7, 3.1, 2.8]
+    >>> [round(k, 1) for k in residual_kurtosis_by_level(rng.uniform(-1, 1, (64, 1000)) * level)]
+    [1.8, 2.8, 1.8]
+    """
+    x = np.atleast_2d(np.asarray(paths, dtype=np.float64))
+    rms = np.sqrt(np.mean(x**2, axis=1, keepdims=True))
+    x = x / np.where(rms > 0, rms, 1.0)
+    level = local_rms(x, SHAPE_WINDOW)
+    z, where = (x / level).ravel(), np.searchsorted(edges, level, side="right").ravel()
+    return [
+        moment_kurtosis(z[where == b]) if (where == b).any() else float("nan")
+        for b in range(len(edges) + 1)
+    ]

@@ -24,6 +24,9 @@ quantile plot: a tail of index ``a`` becomes one of index ``a / b``). The
 normalizer applies it to generated values only (ReturnNormalizer.stretch_tails),
 less the mean move it gives them: a heavier stretch on the losing side would
 otherwise pull the drift down, and a daily drift is a few percent of the scale.
+:func:`fit_normalizer_level_shape` then fits, on the same windows so stretched,
+the residual's power at each volatility level (data/level_shape.py), which the
+normalizer applies after the stretch.
 
 A context model continues a window with the level of its new returns biased
 and too little spread (models/continuation.py): :func:`fit_continuation_level`
@@ -55,6 +58,7 @@ import torch
 from scipy import stats
 
 from data.labels import Conditioning
+from data.level_shape import fit_level_shape
 from data.returns import ReturnNormalizer
 from models.conditioning import Request, label_tensors
 from models.continuation import (
@@ -204,6 +208,22 @@ def fit_tail_stretch(
         "shift": normalizer.tail_shift,
         "n": g.size,
     }
+
+
+def fit_normalizer_level_shape(
+    generated: np.ndarray, real: np.ndarray, normalizer: ReturnNormalizer
+) -> dict[str, Any]:
+    """Fit ``normalizer``'s level shape (data/level_shape.py) and return the fit.
+
+    ``generated`` are log returns [N, L] decoded without the stretch or the shape;
+    ``real`` the training returns in time order; the shape is fitted on the
+    generated returns as the fitted stretch leaves them, and applied after it.
+    """
+    normalizer.level_shape = None
+    stretched = normalizer.stretch_tails(np.asarray(generated, dtype=np.float64) / normalizer.scale)
+    fit = fit_level_shape(stretched, np.asarray(real, dtype=np.float64) / normalizer.scale)
+    normalizer.level_shape = {k: fit[k] for k in ("window", "edges", "powers", "gains", "shift")}
+    return fit
 
 
 def fit_continuation_level(

@@ -63,7 +63,12 @@ def test_levels_only_draws_the_fitted_levels(run):
     step_dir, _ = run
     loaded = ckpt.load_for_sampling(step_dir)
     assert levels_only(loaded, 3, 5).shape == (3, L)  # the middle of the transform's window
-    # The tail stretch applies to the control as to the model's windows ...
+    # The level shape applies to the control as to the model's windows ...
+    assert loaded["normalizer"]["level_shape"] is not None
+    shaped = levels_only(loaded, 400, 5)
+    loaded["normalizer"] = {**loaded["normalizer"], "level_shape": None}
+    assert not np.allclose(shaped, levels_only(loaded, 400, 5))
+    # ... and so does the tail stretch ...
     stretched = levels_only(loaded, 400, 5)
     # ... and stretches only the returns beyond its starts (every return gets its constant
     # shift); without it and without the edge margin the window is the transform's whole

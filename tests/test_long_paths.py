@@ -314,9 +314,14 @@ def test_evaluate_long_paths_table_and_seam(tmp_path: Path, capsys) -> None:
     lo, hi = drift["generators"]["bootstrap"]["ci"]
     assert lo <= drift["real"] <= hi  # resampled training returns keep its mean
     np.testing.assert_allclose(table["window_profiles"]["iid"], 1.0, atol=0.15)  # iid: flat
+    by_level = table["residual_kurtosis_by_level"]
+    assert set(by_level) == {"real", "iid", "garch-t", "bootstrap"}
+    assert 2.5 < by_level["iid"][1] < 3.0  # Gaussian over a 21-return RMS: a little thin
+    assert by_level["real"][2] < by_level["real"][0] - 0.3  # the S&P 500's loud days: thinner
     seam = table["seams"]["iid"]
     assert seam["n_real"] >= 60 and abs(seam["mean"] - 0.5) < 0.2  # iid: no seams to see
-    assert "seam test iid" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "seam test iid" in said and "residual kurtosis by level" in said
 
 
 def test_scenario_backtest_scores_three_forecasters_and_two_controls_on_held_out_dates(

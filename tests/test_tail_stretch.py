@@ -70,12 +70,12 @@ def test_an_unequal_stretch_keeps_the_generated_mean() -> None:
     assert norm.stretch_tails(generated).mean() == pytest.approx(generated.mean(), abs=1e-12)
     again = ReturnNormalizer.from_json(json.loads(json.dumps(norm.to_json())))
     assert again.tail_shift == fit["shift"]
-    assert norm.to_json()["version"] == 2
+    assert norm.to_json()["version"] == 3
     old = {**norm.to_json(), "version": 1}
     del old["tail_shift"]  # a version 1 record samples as it was written: no shift
     assert ReturnNormalizer.from_json(old).tail_shift == 0.0
     with pytest.raises(ScalodiffError, match="reads versions"):
-        ReturnNormalizer.from_json({**norm.to_json(), "version": 3})
+        ReturnNormalizer.from_json({**norm.to_json(), "version": 4})
 
 
 def test_gaussian_against_gaussian_keeps_a_near_identity_stretch() -> None:
@@ -110,10 +110,12 @@ def test_training_fits_saves_and_prints_the_stretch(tmp_path: Path, tiny, capsys
     assert len(saved["tail_start"]) == 2 and all(0.5 <= p <= 2.0 for p in saved["tail_power"])
     shift = saved["tail_shift"] * saved["scale"]
     assert shift != 0.0
-    # The same seeds without the stretch: moved by the shift alone inside the starts,
-    # more beyond them.
+    assert "tails by level: residual kurtosis" in said and len(saved["level_shape"]["powers"]) == 3
+    # The same seeds without the stretch (the level shape off in both): moved by the shift
+    # alone inside the starts, more beyond them.
     paths = {}
-    for name, record in (("fitted", saved), ("off", {**saved, "tail_start": None})):
+    shapeless = {**saved, "level_shape": None}
+    for name, record in (("fitted", shapeless), ("off", {**shapeless, "tail_start": None})):
         (step / "normalizer.json").write_text(json.dumps(record))
         out = tmp_path / f"{name}.npy"
         argv = [*tiny(), "--checkpoint", str(step), "--out", str(out), "--no-plot", "--n", "32"]
