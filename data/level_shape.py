@@ -37,6 +37,8 @@ SHAPE_WINDOW = 21  # returns of the centered moving RMS that defines the level a
 # next 35%, the loudest 15% (on the S&P 500's 4,024 training returns about 600 in the last).
 SHAPE_PROBABILITIES = (0.5, 0.85)
 SHAPE_POWER_RANGE = (0.5, 2.0)  # beyond, the model is broken, not shy
+# What ReturnNormalizer.level_shape keeps of a fit (the rest is what train.py prints).
+SHAPE_KEYS = ("window", "edges", "powers", "gains", "shift")
 MIN_BIN_RETURNS = 200  # a bin with fewer real or generated returns (or all zero) keeps power 1
 
 
@@ -90,8 +92,7 @@ def fit_level_shape(generated: np.ndarray, real: np.ndarray) -> dict[str, Any]:
             float(np.sqrt(np.mean(g**2) / np.mean(np.abs(g) ** (2 * q)))) if enough else 1.0
         )
     fit = {"window": SHAPE_WINDOW, "edges": edges.tolist(), "powers": powers, "gains": gains}
-    fit["shift"] = 0.0
-    fit["shift"] = float(np.mean(reshape_by_level(generated, fit) - generated))
+    fit["shift"] = float(np.mean(reshape_by_level(generated, {**fit, "shift": 0.0}) - generated))
     return {**fit, "real_kurtosis": real_k, "generated_kurtosis": gen_k, "n": int(gen_z.size)}
 
 

@@ -58,7 +58,7 @@ import torch
 from scipy import stats
 
 from data.labels import Conditioning
-from data.level_shape import fit_level_shape
+from data.level_shape import SHAPE_KEYS, fit_level_shape
 from data.returns import ReturnNormalizer
 from models.conditioning import Request, label_tensors
 from models.continuation import (
@@ -222,7 +222,7 @@ def fit_normalizer_level_shape(
     normalizer.level_shape = None
     stretched = normalizer.stretch_tails(np.asarray(generated, dtype=np.float64) / normalizer.scale)
     fit = fit_level_shape(stretched, np.asarray(real, dtype=np.float64) / normalizer.scale)
-    normalizer.level_shape = {k: fit[k] for k in ("window", "edges", "powers", "gains", "shift")}
+    normalizer.level_shape = {k: fit[k] for k in SHAPE_KEYS}
     return fit
 
 
